@@ -1,0 +1,85 @@
+/**
+ * The records and messages the service passes between its parts. Pure types: no SDK imports.
+ */
+
+/** How a mailbox is served today. EWS mailboxes are migrated to Graph by the maintenance timer. */
+export type MailboxTransport = 'ews' | 'graph';
+
+/** What a push shows on the lock screen (the old server's "secure notification" modes). */
+export type PrivacyMode = 'full' | 'subject' | 'minimal';
+
+export interface MailboxRecord {
+  /** Lower-cased SMTP address; the mailbox's key. */
+  email: string;
+  /** Entra ID object id of the user (Graph `users/{id}`), once known. */
+  userId?: string;
+  tenantId: string;
+  transport: MailboxTransport;
+  privacyMode?: PrivacyMode;
+  /** Current Graph subscription, if any. */
+  subscriptionId?: string;
+  createdAt: string;
+  updatedAt: string;
+  /** Opaque concurrency token from the store; required for updates. */
+  etag?: string;
+}
+
+export interface SubscriptionRecord {
+  /** Graph subscription id (a GUID). */
+  subscriptionId: string;
+  mailboxEmail: string;
+  userId: string;
+  tenantId: string;
+  /**
+   * Random secret Graph echoes in every notification. Graph never returns it from
+   * GET /subscriptions, so it is stored here. Secret: never log it.
+   */
+  clientState: string;
+  resource: string;
+  expiresAt: string;
+  createdAt: string;
+  etag?: string;
+}
+
+export type LifecycleEvent = 'reauthorizationRequired' | 'subscriptionRemoved' | 'missed';
+
+/** A Graph change notification for a mailbox message, after validation (clientState dropped). */
+export interface ChangeMessage {
+  type: 'change';
+  subscriptionId: string;
+  tenantId: string;
+  mailboxEmail: string;
+  userId: string;
+  changeType: string;
+  /** `Users/{id}/Messages/{id}` as Graph sent it. */
+  resource: string;
+  /** Graph message id (`resourceData.id`). */
+  messageId: string;
+  /** Present only for rich notifications (includeResourceData). */
+  encryptedContent?: Record<string, unknown>;
+  /** JWTs Graph attaches to rich notifications; checked by the processor. */
+  validationTokens?: string[];
+  receivedAt: string;
+}
+
+export interface LifecycleMessage {
+  type: 'lifecycle';
+  subscriptionId: string;
+  tenantId: string;
+  mailboxEmail: string;
+  userId: string;
+  lifecycleEvent: LifecycleEvent;
+  receivedAt: string;
+}
+
+export type MailNotificationMessage = ChangeMessage | LifecycleMessage;
+
+/** What is put on the `mail-notifications` queue. */
+export interface QueuedNotification {
+  /**
+   * Deterministic id derived from the notification, so Service Bus duplicate detection
+   * drops Graph's retries of the same notification.
+   */
+  messageId: string;
+  body: MailNotificationMessage;
+}

@@ -1,0 +1,62 @@
+/**
+ * A few named error classes with a stable `code`. HTTP mapping lives in shared/http/responses.ts,
+ * so callers never see internal messages. Messages here must never contain secrets.
+ */
+export class AppError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** Input from a caller is wrong; safe to show the message to the caller. */
+export class ValidationError extends AppError {
+  constructor(message: string, code = 'invalid_request') {
+    super(code, message);
+  }
+}
+
+/** A setting is missing or malformed; raised once at start-up. */
+export class ConfigError extends AppError {
+  constructor(readonly problems: readonly string[]) {
+    super('invalid_configuration', `Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+/** An ETag precondition failed: someone else changed the entity since we read it. */
+export class ConcurrencyError extends AppError {
+  constructor(what: string, options?: { cause?: unknown }) {
+    super('concurrency_conflict', `${what} was changed concurrently`, options);
+  }
+}
+
+/** An insert found the entity already there. */
+export class AlreadyExistsError extends AppError {
+  constructor(what: string, options?: { cause?: unknown }) {
+    super('already_exists', `${what} already exists`, options);
+  }
+}
+
+/** A dependency (queue, storage, Graph) failed; the operation may be retried. */
+export class DependencyError extends AppError {
+  constructor(
+    readonly dependency: string,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('dependency_failed', `${dependency}: ${message}`, options);
+  }
+}
+
+export function ensureError(value: unknown): Error {
+  if (value instanceof Error) return value;
+  try {
+    return new Error(typeof value === 'string' ? value : JSON.stringify(value));
+  } catch {
+    return new Error(String(value));
+  }
+}
