@@ -1,0 +1,109 @@
+import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
+import { loadSettings, type Env, type Settings } from '../config/settings.js';
+import { ConfigError } from '../errors.js';
+import type { IngestDeps } from '../domain/ingest.js';
+import type { MailboxStore, NotificationQueue, SubscriptionStore } from '../domain/ports.js';
+import { CachedSubscriptionLookup } from '../domain/subscription-cache.js';
+import { createTableStores } from '../store/index.js';
+import {
+  CoalescingNotificationQueue,
+  ServiceBusNotificationQueue,
+  createServiceBusClient,
+} from '../queue/notification-queue.js';
+
+/**
+ * The composition root: builds every adapter from validated settings, once per process.
+ * Functions get their dependencies from here; tests build their own with real adapters
+ * pointed at Azurite and the local AMQP stand-in.
+ */
+export interface Services {
+  settings: Settings;
+  mailboxes: MailboxStore;
+  subscriptions: SubscriptionStore;
+  subscriptionLookup: CachedSubscriptionLookup;
+  queue: NotificationQueue;
+  ingest: IngestDeps;
+  close(): Promise<void>;
+}
+
+export async function buildServices(settings: Settings): Promise<Services> {
+  const credential = needsCredential(settings) ? azureCredential(settings) : undefined;
+  const stores =
+    settings.tables.kind === 'connectionString'
+      ? createTableStores({ connectionString: settings.tables.connectionString, tablePrefix: settings.tables.tablePrefix })
+      : createTableStores({
+          endpoint: settings.tables.endpoint,
+          credential: credential!,
+          tablePrefix: settings.tables.tablePrefix,
+        });
+  await stores.ensureTables();
+
+  const serviceBus = createServiceBusClient(
+    settings.serviceBus.kind === 'connectionString'
+      ? { connectionString: settings.serviceBus.connectionString }
+      : {
+          fullyQualifiedNamespace: settings.serviceBus.fullyQualifiedNamespace,
+          managedIdentityClientId: settings.managedIdentityClientId,
+        },
+  );
+  const sender = new ServiceBusNotificationQueue(serviceBus, settings.notificationQueueName);
+  // Many webhook invocations run concurrently in one worker; merging their sends is what
+  // keeps the acknowledgement fast under load.
+  const queue = new CoalescingNotificationQueue(sender);
+  const subscriptionLookup = new CachedSubscriptionLookup(stores.subscriptions, {
+    knownTtlMs: settings.subscriptionCacheSeconds * 1000,
+    unknownTtlMs: settings.unknownSubscriptionCacheSeconds * 1000,
+    maxEntries: 100_000,
+    now: () => Date.now(),
+  });
+  return {
+    settings,
+    mailboxes: stores.mailboxes,
+    subscriptions: stores.subscriptions,
+    subscriptionLookup,
+    queue,
+    ingest: { subscriptions: subscriptionLookup, queue, now: () => new Date() },
+    async close() {
+      await queue.close();
+      await sender.close();
+      await serviceBus.close();
+    },
+  };
+}
+
+function needsCredential(settings: Settings): boolean {
+  return settings.tables.kind === 'endpoint' || settings.serviceBus.kind === 'namespace';
+}
+
+function azureCredential(settings: Settings): TokenCredential {
+  return settings.managedIdentityClientId
+    ? new ManagedIdentityCredential({ clientId: settings.managedIdentityClientId })
+    : new DefaultAzureCredential();
+}
+
+let current: Promise<Services> | undefined;
+
+/** The process-wide services, built on first use from the environment. */
+export function getServices(): Promise<Services> {
+  current ??= buildServices(loadSettings(process.env)).catch((error: unknown) => {
+    current = undefined; // let a later invocation retry a transient start-up failure
+    throw error;
+  });
+  return current;
+}
+
+/** Used by the local runner, which builds services from its own embedded settings. */
+export function useServices(services: Services): void {
+  current = Promise.resolve(services);
+}
+
+/** Fails start-up with one message naming every bad setting (values of secrets never shown). */
+export function validateSettingsAtStartup(env: Env = process.env): void {
+  if (current) return;
+  try {
+    loadSettings(env);
+  } catch (error) {
+    if (error instanceof ConfigError) console.error(error.message);
+    throw error;
+  }
+}

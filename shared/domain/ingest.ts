@@ -1,0 +1,74 @@
+import type { QueuedNotification } from './model.js';
+import {
+  checkAgainstSubscription,
+  parseNotificationPayload,
+  toQueuedNotification,
+  type DropReason,
+} from './notifications.js';
+import type { NotificationQueue, SubscriptionLookup } from './ports.js';
+
+export type WebhookKind = 'change' | 'lifecycle';
+
+export interface IngestResult {
+  received: number;
+  accepted: number;
+  dropped: Partial<Record<DropReason, number>>;
+}
+
+export interface IngestDeps {
+  subscriptions: SubscriptionLookup;
+  queue: NotificationQueue;
+  now: () => Date;
+}
+
+/**
+ * The webhook's whole job: validate every notification of one POST against its stored
+ * subscription and enqueue the genuine ones in one send. Nothing slow happens here (no Graph
+ * call), because Graph throttles and then drops notifications for endpoints that answer slowly.
+ *
+ * Throws PayloadError for a wrong envelope (→ 400, nothing enqueued) and lets lookup or queue
+ * failures propagate (→ 503, so Graph retries; duplicate detection absorbs the repeats).
+ */
+export async function ingestNotifications(
+  body: unknown,
+  kind: WebhookKind,
+  deps: IngestDeps,
+): Promise<IngestResult> {
+  const payload = parseNotificationPayload(body);
+  const dropped: Partial<Record<DropReason, number>> = {};
+  const drop = (reason: DropReason) => {
+    dropped[reason] = (dropped[reason] ?? 0) + 1;
+  };
+  for (let i = 0; i < payload.malformed.length; i++) drop('malformed');
+
+  const candidates = payload.items.filter((item) => {
+    if (kind === 'lifecycle' && item.kind !== 'lifecycle') {
+      drop('change_on_lifecycle_url');
+      return false;
+    }
+    return true;
+  });
+
+  const receivedAt = deps.now();
+  const subscriptions = await Promise.all(
+    candidates.map((item) => deps.subscriptions.getSubscription(item.subscriptionId)),
+  );
+  const messages: QueuedNotification[] = [];
+  const seen = new Set<string>();
+  candidates.forEach((item, i) => {
+    const subscription = subscriptions[i];
+    const reason = checkAgainstSubscription(item, subscription);
+    if (reason || !subscription) {
+      drop(reason ?? 'unknown_subscription');
+      return;
+    }
+    const message = toQueuedNotification(item, subscription, receivedAt, payload.validationTokens);
+    // The same notification twice in one POST is one message (duplicate detection would drop it anyway).
+    if (seen.has(message.messageId)) return;
+    seen.add(message.messageId);
+    messages.push(message);
+  });
+
+  if (messages.length > 0) await deps.queue.enqueue(messages);
+  return { received: payload.items.length + payload.malformed.length, accepted: messages.length, dropped };
+}

@@ -1,0 +1,90 @@
+import { createRequire } from 'node:module';
+import {
+  app,
+  type HttpHandler,
+  type HttpMethod,
+  type ServiceBusQueueHandler,
+  type TimerHandler,
+} from '@azure/functions';
+
+/**
+ * One list of function definitions shared by the Azure Functions registrations and the local
+ * runner (local/), so `npm start` serves exactly what Azure would. Each file in functions/
+ * calls `registerFunction` at its bottom.
+ */
+export interface HttpFunctionDefinition {
+  kind: 'http';
+  name: string;
+  route: string;
+  methods: HttpMethod[];
+  authLevel: 'anonymous' | 'function' | 'admin';
+  handler: HttpHandler;
+}
+
+export interface TimerFunctionDefinition {
+  kind: 'timer';
+  name: string;
+  /** NCRONTAB with seconds, or a `%SETTING%` expression resolved from app settings. */
+  schedule: string;
+  handler: TimerHandler;
+}
+
+export interface ServiceBusQueueFunctionDefinition {
+  kind: 'serviceBusQueue';
+  name: string;
+  /** Queue name or `%SETTING%` expression. */
+  queueName: string;
+  /** App-setting prefix of the connection (`ServiceBusConnection`). */
+  connection: string;
+  handler: ServiceBusQueueHandler;
+}
+
+export type FunctionDefinition = HttpFunctionDefinition | TimerFunctionDefinition | ServiceBusQueueFunctionDefinition;
+
+const definitions: FunctionDefinition[] = [];
+
+/**
+ * The Functions host injects `@azure/functions-core`; without it (tests, local runner) the
+ * `app.*` calls would only print "test mode" warnings, so they are skipped quietly.
+ */
+const hostPresent = (() => {
+  try {
+    createRequire(import.meta.url)('@azure/functions-core');
+    return true;
+  } catch {
+    return false;
+  }
+})();
+
+export function registerFunction<T extends FunctionDefinition>(definition: T): T {
+  if (definitions.some((d) => d.name === definition.name)) {
+    throw new Error(`function ${definition.name} is registered twice`);
+  }
+  definitions.push(definition);
+  if (!hostPresent) return definition;
+  switch (definition.kind) {
+    case 'http':
+      app.http(definition.name, {
+        route: definition.route,
+        methods: definition.methods,
+        authLevel: definition.authLevel,
+        handler: definition.handler,
+      });
+      break;
+    case 'timer':
+      app.timer(definition.name, { schedule: definition.schedule, handler: definition.handler });
+      break;
+    case 'serviceBusQueue':
+      app.serviceBusQueue(definition.name, {
+        queueName: definition.queueName,
+        connection: definition.connection,
+        handler: definition.handler,
+      });
+      break;
+  }
+  return definition;
+}
+
+export function registeredFunctions(): readonly FunctionDefinition[] {
+  return definitions;
+}

@@ -1,0 +1,103 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { SETTINGS, describeSettings, loadSettings } from '../../../shared/config/settings.js';
+import { ConfigError } from '../../../shared/errors.js';
+
+const local = {
+  TABLES_CONNECTION_STRING:
+    'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0LWtleQ==;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;',
+  ServiceBusConnection: 'Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=Root;SharedAccessKey=topsecretkey;UseDevelopmentEmulator=true',
+};
+
+function problemsOf(env: Record<string, string>): string[] {
+  try {
+    loadSettings(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return [...(error as ConfigError).problems];
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadSettings', () => {
+  it('applies defaults', () => {
+    const settings = loadSettings(local);
+    expect(settings).toMatchObject({
+      notificationQueueName: 'mail-notifications',
+      subscriptionCacheSeconds: 60,
+      unknownSubscriptionCacheSeconds: 10,
+      logLevel: 'info',
+      tables: { kind: 'connectionString', tablePrefix: 'mailpush' },
+      serviceBus: { kind: 'connectionString' },
+    });
+  });
+
+  it('reads the Azure (managed identity) form', () => {
+    const settings = loadSettings({
+      TABLES_ENDPOINT: 'https://stabc.table.core.windows.net/',
+      ServiceBusConnection__fullyQualifiedNamespace: 'sb-abc.servicebus.windows.net',
+      AZURE_CLIENT_ID: '11111111-1111-1111-1111-111111111111',
+    });
+    expect(settings.tables).toEqual({ kind: 'endpoint', endpoint: 'https://stabc.table.core.windows.net', tablePrefix: 'mailpush' });
+    expect(settings.serviceBus).toEqual({ kind: 'namespace', fullyQualifiedNamespace: 'sb-abc.servicebus.windows.net' });
+    expect(settings.managedIdentityClientId).toBe('11111111-1111-1111-1111-111111111111');
+  });
+
+  it('lists every problem at once, naming each setting', () => {
+    const problems = problemsOf({
+      TABLE_NAME_PREFIX: '1bad-prefix',
+      SUBSCRIPTION_CACHE_SECONDS: 'soon',
+      LOG_LEVEL: 'loud',
+      NOTIFICATION_QUEUE_NAME: 'bad queue',
+    });
+    expect(problems.map((p) => p.split(':')[0])).toEqual([
+      'TABLE_NAME_PREFIX',
+      'TABLES_CONNECTION_STRING or TABLES_ENDPOINT',
+      'ServiceBusConnection or ServiceBusConnection__fullyQualifiedNamespace',
+      'NOTIFICATION_QUEUE_NAME',
+      'SUBSCRIPTION_CACHE_SECONDS',
+      'LOG_LEVEL',
+    ]);
+  });
+
+  it('refuses both forms of one connection', () => {
+    expect(problemsOf({ ...local, TABLES_ENDPOINT: 'https://x.table.core.windows.net' }).join()).toMatch(/set only one/);
+  });
+
+  it('refuses a plain-http table endpoint', () => {
+    expect(problemsOf({ ...local, TABLES_CONNECTION_STRING: '', TABLES_ENDPOINT: 'http://x' }).join()).toMatch(/https URL/);
+  });
+
+  it('never echoes secret values in its errors', () => {
+    const problems = problemsOf({
+      TABLES_CONNECTION_STRING: 'AccountKey=verysecret-no-account',
+      ServiceBusConnection: 'SharedAccessKey=sbsecret',
+    });
+    const text = problems.join('\n');
+    expect(text).toMatch(/TABLES_CONNECTION_STRING/);
+    expect(text).not.toContain('verysecret');
+    expect(text).not.toContain('sbsecret');
+  });
+});
+
+describe('describeSettings', () => {
+  it('hides secret values and marks defaults', () => {
+    const described = describeSettings(local);
+    expect(JSON.stringify(described)).not.toContain('topsecretkey');
+    expect(JSON.stringify(described)).not.toContain('c2VjcmV0LWtleQ');
+    expect(described.ServiceBusConnection).toBe('(set, hidden)');
+    expect(described.NOTIFICATION_QUEUE_NAME).toBe('mail-notifications (default)');
+  });
+});
+
+describe('documentation', () => {
+  it('README and local.settings.example.json name every setting', () => {
+    const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
+    const example = readFileSync(new URL('../../../local.settings.example.json', import.meta.url), 'utf8');
+    for (const spec of SETTINGS) {
+      expect(readme, `README lacks ${spec.name}`).toContain(`\`${spec.name}\``);
+    }
+    expect(example).toContain('ServiceBusConnection');
+    expect(example).toContain('TABLES_CONNECTION_STRING');
+  });
+});
