@@ -1,0 +1,386 @@
+import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit, type LogHandler } from '@azure/functions';
+import { describeSettings, loadSettings } from '../shared/config/settings.js';
+import { buildServices, useServices, type Services } from '../shared/app/services.js';
+import { registeredFunctions, type HttpFunctionDefinition } from '../shared/hosting/registry.js';
+import { consumeQueue } from '../shared/queue/consumer.js';
+import { createServiceBusClient } from '../shared/queue/notification-queue.js';
+import { startAzurite } from '../test/support/azurite.js';
+import { startAmqpStandIn, type AmqpStandIn } from '../test/support/amqp-standin.js';
+import { parseNcrontab } from './ncrontab.js';
+
+/**
+ * Runs the function app on this machine the way the Functions host would: HTTP functions at
+ * /api/<route>, timers on their NCRONTAB schedule, Service Bus queue triggers with peek-lock.
+ * It uses the same function definitions as the Azure registrations (shared/hosting/registry).
+ * Azurite and the AMQP stand-in are started unless settings point elsewhere.
+ */
+export interface LocalHostOptions {
+  /** 7071 like `func start`; 0 picks a free port. */
+  port?: number;
+  host?: string;
+  /** Settings; unset storage/Service Bus settings get embedded local services. */
+  env?: Record<string, string | undefined>;
+  /** Key for `authLevel: function` routes (`x-functions-key` header or `?code=`). */
+  functionKey?: string;
+  startTimers?: boolean;
+  startQueueTriggers?: boolean;
+  /** Where log lines go; defaults to the console. `quiet` drops info and debug. */
+  log?: (line: string) => void;
+  quiet?: boolean;
+}
+
+export interface LocalHost {
+  url: string;
+  port: number;
+  functionKey: string;
+  env: Record<string, string>;
+  services: Services;
+  amqp: AmqpStandIn | undefined;
+  stop(): Promise<void>;
+}
+
+const MAX_LOCAL_BODY_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_LOCAL_FUNCTION_KEY = 'local-dev-function-key';
+
+export async function startLocalHost(options: LocalHostOptions = {}): Promise<LocalHost> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const stops: (() => Promise<void>)[] = [];
+  const stopAll = async () => {
+    for (const stop of stops.reverse()) {
+      try {
+        await stop();
+      } catch (error) {
+        log(`[local] stop failed: ${String(error)}`);
+      }
+    }
+  };
+
+  try {
+    const env: Record<string, string> = {};
+    for (const [k, v] of Object.entries({ ...process.env, ...options.env })) if (v !== undefined) env[k] = v;
+
+    if (!env.TABLES_CONNECTION_STRING && !env.TABLES_ENDPOINT) {
+      const azurite = await startAzurite();
+      stops.push(() => azurite.stop());
+      env.TABLES_CONNECTION_STRING = azurite.tablesConnectionString;
+      log(`[local] Azurite (Table Storage, in memory) at ${azurite.tableEndpoint}`);
+    }
+    let amqp: AmqpStandIn | undefined;
+    if (!env.ServiceBusConnection && !env.ServiceBusConnection__fullyQualifiedNamespace) {
+      const queueName = env.NOTIFICATION_QUEUE_NAME ?? 'mail-notifications';
+      // Mirrors infra: duplicate detection over 4 hours (Graph's retry horizon), 10 deliveries.
+      const standIn = await startAmqpStandIn({
+        queues: { [queueName]: { duplicateDetectionWindowMs: 4 * 60 * 60 * 1000, maxDeliveryCount: 10 } },
+      });
+      amqp = standIn;
+      stops.push(() => standIn.stop());
+      env.ServiceBusConnection = standIn.connectionString;
+      log(`[local] AMQP stand-in for Service Bus on port ${standIn.port}`);
+    }
+    // Function code reads settings from process.env, as it does in Azure.
+    Object.assign(process.env, env);
+
+    const settings = loadSettings(env);
+    const services = await buildServices(settings);
+    stops.push(() => services.close());
+    useServices(services);
+    await import('../functions/index.js');
+
+    const functionKey = options.functionKey ?? env.LOCAL_FUNCTION_KEY ?? DEFAULT_LOCAL_FUNCTION_KEY;
+    const quiet = options.quiet ?? false;
+    const logHandlerFor =
+      (functionName: string): LogHandler =>
+      (level, ...args) => {
+        if (quiet && (level === 'information' || level === 'debug' || level === 'trace')) return;
+        log(`[${new Date().toISOString()}] [${functionName}] ${level}: ${args.map(String).join(' ')}`);
+      };
+
+    const definitions = registeredFunctions();
+    const routes = definitions
+      .filter((d): d is HttpFunctionDefinition => d.kind === 'http')
+      .map((d) => ({ definition: d, ...compileRoute(d.route) }))
+      .sort((a, b) => a.paramCount - b.paramCount);
+
+    const server = createServer((req, res) => {
+      void serveHttp(req, res, routes, functionKey, logHandlerFor).catch((error: unknown) => {
+        log(`[local] request failed: ${String(error)}`);
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'internal_error', message: 'Internal error.' } }));
+      });
+    });
+    server.keepAliveTimeout = 65_000;
+    await listen(server, options.port ?? 7071, options.host ?? '127.0.0.1');
+    stops.push(() => closeServer(server));
+    const port = (server.address() as AddressInfo).port;
+    const url = `http://${options.host ?? '127.0.0.1'}:${port}`;
+
+    if (options.startQueueTriggers ?? true) {
+      const queueDefs = definitions.filter((d) => d.kind === 'serviceBusQueue');
+      if (queueDefs.length > 0) {
+        const client = createServiceBusClient(
+          settings.serviceBus.kind === 'connectionString'
+            ? { connectionString: settings.serviceBus.connectionString }
+            : {
+                fullyQualifiedNamespace: settings.serviceBus.fullyQualifiedNamespace,
+                managedIdentityClientId: settings.managedIdentityClientId,
+              },
+        );
+        stops.push(() => client.close());
+        for (const def of queueDefs) {
+          const queueName = resolveSettingExpression(def.queueName, env);
+          const consumer = consumeQueue(client, queueName, async (body, meta) => {
+            const context = new InvocationContext({
+              invocationId: randomUUID(),
+              functionName: def.name,
+              logHandler: logHandlerFor(def.name),
+              triggerMetadata: { messageId: meta.messageId, deliveryCount: meta.deliveryCount, enqueuedTimeUtc: meta.enqueuedAt?.toISOString() },
+            });
+            await def.handler(body, context);
+          });
+          stops.push(() => consumer.close());
+        }
+      }
+    }
+
+    if (options.startTimers ?? true) {
+      for (const def of definitions) {
+        if (def.kind !== 'timer') continue;
+        const schedule = parseNcrontab(resolveSettingExpression(def.schedule, env));
+        let timer: NodeJS.Timeout | undefined;
+        let stopped = false;
+        let last = new Date();
+        const arm = () => {
+          if (stopped) return;
+          const next = schedule.next(new Date());
+          timer = setTimeout(() => {
+            const context = new InvocationContext({
+              invocationId: randomUUID(),
+              functionName: def.name,
+              logHandler: logHandlerFor(def.name),
+            });
+            const fired = new Date();
+            Promise.resolve(
+              def.handler(
+                {
+                  isPastDue: false,
+                  schedule: { adjustForDST: false },
+                  scheduleStatus: {
+                    last: last.toISOString(),
+                    next: schedule.next(fired).toISOString(),
+                    lastUpdated: fired.toISOString(),
+                  },
+                },
+                context,
+              ),
+            )
+              .catch((error: unknown) => context.error(`timer run failed: ${String(error)}`))
+              .finally(() => {
+                last = fired;
+                arm();
+              });
+          }, Math.max(0, next.getTime() - Date.now()));
+        };
+        arm();
+        stops.push(async () => {
+          stopped = true;
+          if (timer) clearTimeout(timer);
+        });
+      }
+    }
+
+    log(`[local] settings: ${JSON.stringify(describeSettings(env))}`);
+    for (const def of definitions) {
+      if (def.kind === 'http') {
+        log(`[local] ${def.name}: [${def.methods.join(',')}] ${url}/api/${def.route}${def.authLevel === 'anonymous' ? '' : ' (x-functions-key)'}`);
+      } else if (def.kind === 'timer') {
+        log(`[local] ${def.name}: timer ${resolveSettingExpression(def.schedule, env)}`);
+      } else {
+        log(`[local] ${def.name}: Service Bus queue ${resolveSettingExpression(def.queueName, env)}`);
+      }
+    }
+
+    let stopping: Promise<void> | undefined;
+    return {
+      url,
+      port,
+      functionKey,
+      env,
+      services,
+      amqp,
+      stop: () => (stopping ??= stopAll()),
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
+
+/** `%NAME%` binding expressions, resolved from app settings like the Functions host does. */
+export function resolveSettingExpression(value: string, env: Record<string, string | undefined>): string {
+  return value.replace(/%([^%]+)%/g, (_, name: string) => {
+    const resolved = env[name];
+    if (resolved === undefined) throw new Error(`binding expression %${name}% has no app setting`);
+    return resolved;
+  });
+}
+
+interface CompiledRoute {
+  definition: HttpFunctionDefinition;
+  pattern: RegExp;
+  names: string[];
+  paramCount: number;
+}
+
+/** Functions route templates: `devices/{id}`, `{id:int}` (constraint ignored), `{*rest}` catch-all. */
+function compileRoute(route: string): Omit<CompiledRoute, 'definition'> {
+  const names: string[] = [];
+  const source = route
+    .split('/')
+    .map((segment) => {
+      const param = /^\{(\*?)([A-Za-z0-9_]+)(?::[^}]*)?\??\}$/.exec(segment);
+      if (!param) return segment.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      names.push(param[2]!);
+      return param[1] ? '(.+)' : '([^/]+)';
+    })
+    .join('/');
+  return { pattern: new RegExp(`^/api/${source}/?$`, 'i'), names, paramCount: names.length };
+}
+
+async function serveHttp(
+  req: IncomingMessage,
+  res: ServerResponse,
+  routes: CompiledRoute[],
+  functionKey: string,
+  logHandlerFor: (name: string) => LogHandler,
+): Promise<void> {
+  const url = new URL(req.url ?? '/', `http://${req.headers.host ?? 'localhost'}`);
+  let match: { route: CompiledRoute; params: Record<string, string> } | undefined;
+  let methodMismatch = false;
+  for (const route of routes) {
+    const m = route.pattern.exec(url.pathname);
+    if (!m) continue;
+    if (!route.definition.methods.includes((req.method ?? 'GET').toUpperCase() as never)) {
+      methodMismatch = true;
+      continue;
+    }
+    const params: Record<string, string> = {};
+    route.names.forEach((name, i) => (params[name] = decodeURIComponent(m[i + 1] ?? '')));
+    match = { route, params };
+    break;
+  }
+  if (!match) {
+    req.resume();
+    res.writeHead(methodMismatch ? 405 : 404, { 'content-type': 'application/json' });
+    res.end(JSON.stringify({ error: { code: methodMismatch ? 'method_not_allowed' : 'not_found', message: 'No such route.' } }));
+    return;
+  }
+  const { definition } = match.route;
+  if (definition.authLevel !== 'anonymous') {
+    const presented = (req.headers['x-functions-key'] as string | undefined) ?? url.searchParams.get('code') ?? '';
+    if (!sameSecret(presented, functionKey)) {
+      req.resume();
+      res.writeHead(401, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { code: 'unauthorized', message: 'A valid function key is required.' } }));
+      return;
+    }
+  }
+
+  const body = await readBody(req);
+  if (body === 'too_large') {
+    res.writeHead(413, { 'content-type': 'application/json', connection: 'close' });
+    res.end(JSON.stringify({ error: { code: 'payload_too_large', message: 'Body too large.' } }));
+    return;
+  }
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  const query: Record<string, string> = {};
+  url.searchParams.forEach((value, key) => (query[key] = value));
+  const request = new HttpRequest({
+    method: req.method ?? 'GET',
+    url: url.toString(),
+    headers,
+    query,
+    params: match.params,
+    ...(body.length > 0 ? { body: { bytes: body } } : {}),
+  });
+  const context = new InvocationContext({
+    invocationId: randomUUID(),
+    functionName: definition.name,
+    logHandler: logHandlerFor(definition.name),
+  });
+  const result = await definition.handler(request, context);
+  await writeResponse(res, result);
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let tooLarge = false;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_LOCAL_BODY_BYTES) tooLarge = true;
+      else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(tooLarge ? 'too_large' : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+async function writeResponse(res: ServerResponse, result: HttpResponseInit | HttpResponse | undefined | void) {
+  if (!result) {
+    res.writeHead(204).end();
+    return;
+  }
+  if (result instanceof HttpResponse) {
+    const headers: Record<string, string> = {};
+    result.headers.forEach((value, key) => (headers[key] = value));
+    res.writeHead(result.status, headers);
+    res.end(Buffer.from(await result.arrayBuffer()));
+    return;
+  }
+  const headers: Record<string, string> = {};
+  new Headers(result.headers as HeadersInit | undefined).forEach((value, key) => (headers[key] = value));
+  let payload: Buffer | string | undefined;
+  if (result.jsonBody !== undefined) {
+    payload = JSON.stringify(result.jsonBody);
+    headers['content-type'] ??= 'application/json';
+  } else if (typeof result.body === 'string') {
+    payload = result.body;
+    headers['content-type'] ??= 'text/plain; charset=utf-8';
+  } else if (result.body instanceof Uint8Array) {
+    payload = Buffer.from(result.body);
+  } else if (result.body !== undefined && result.body !== null) {
+    payload = Buffer.from(await new Response(result.body as BodyInit).arrayBuffer());
+  }
+  res.writeHead(result.status ?? 200, headers);
+  res.end(payload);
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb);
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
