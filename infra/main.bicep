@@ -1,0 +1,192 @@
+// Mail push for Exchange Online: everything `azd up` provisions.
+// Subscription scope so the resource group itself is part of the deployment.
+targetScope = 'subscription'
+
+@minLength(1)
+@maxLength(64)
+@description('azd environment name; also seeds the unique resource token.')
+param environmentName string
+
+@minLength(1)
+@description('Region for all resources. It must offer the Flex Consumption plan (az functionapp list-flexconsumption-locations).')
+@metadata({
+  azd: {
+    type: 'location'
+  }
+})
+param location string
+
+@description('Object ID of the deploying user or service principal (azd sets AZURE_PRINCIPAL_ID). Empty: no developer roles.')
+param principalId string = ''
+
+@allowed(['User', 'ServicePrincipal'])
+@description('Type of principalId. Use ServicePrincipal when deploying from a pipeline.')
+param principalType string = 'User'
+
+@minLength(1)
+@description('Entra ID tenant (GUID) of the Graph app registration, i.e. the Exchange Online tenant.')
+param graphTenantId string
+
+@minLength(1)
+@description('Application (client) ID of the Graph app registration.')
+param graphClientId string
+
+@description('Set to true once the secret "graph-client-secret" exists in the Key Vault; GRAPH_CLIENT_SECRET then becomes a Key Vault reference.')
+param graphClientSecretInKeyVault bool = false
+
+@allowed(['global', 'usgov', 'usgovdod', 'china'])
+@description('National cloud of the Graph tenant: selects the Graph endpoint and the authority host.')
+param graphCloud string = 'global'
+
+@minLength(1)
+@maxLength(40)
+@description('Prefix for the app\'s table names (letters and digits, starting with a letter).')
+param tableNamePrefix string = 'mailpush'
+
+@minValue(1)
+@maxValue(1000)
+@description('EWS-to-Graph migration: users moved per maintenance run.')
+param migrationBatchSize int = 50
+
+@minLength(1)
+@description('NCRONTAB (six fields, with seconds) for the subscription-maintenance timer.')
+param maintenanceSchedule string = '0 */5 * * * *'
+
+@minValue(40)
+@maxValue(1000)
+@description('Flex Consumption scale-out limit (instances).')
+param maximumInstanceCount int = 100
+
+var abbrs = loadJsonContent('./abbreviations.json')
+var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
+var tags = {
+  'azd-env-name': environmentName
+}
+
+var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
+var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
+var notificationQueueName = 'mail-notifications'
+
+resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
+  name: '${abbrs.resourcesResourceGroups}${environmentName}'
+  location: location
+  tags: tags
+}
+
+module identity './modules/identity.bicep' = {
+  name: 'identity'
+  scope: rg
+  params: {
+    name: '${abbrs.managedIdentityUserAssignedIdentities}api-${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module storage './modules/storage.bicep' = {
+  name: 'storage'
+  scope: rg
+  params: {
+    name: '${abbrs.storageStorageAccounts}${resourceToken}'
+    location: location
+    tags: tags
+    deploymentContainerName: deploymentContainerName
+  }
+}
+
+module monitoring './modules/monitoring.bicep' = {
+  name: 'monitoring'
+  scope: rg
+  params: {
+    logAnalyticsName: '${abbrs.operationalInsightsWorkspaces}${resourceToken}'
+    applicationInsightsName: '${abbrs.insightsComponents}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module serviceBus './modules/servicebus.bicep' = {
+  name: 'servicebus'
+  scope: rg
+  params: {
+    name: '${abbrs.serviceBusNamespaces}${resourceToken}'
+    location: location
+    tags: tags
+    queueName: notificationQueueName
+  }
+}
+
+module keyVault './modules/keyvault.bicep' = {
+  name: 'keyvault'
+  scope: rg
+  params: {
+    name: '${abbrs.keyVaultVaults}${resourceToken}'
+    location: location
+    tags: tags
+  }
+}
+
+module rbac './modules/rbac.bicep' = {
+  name: 'rbac'
+  scope: rg
+  params: {
+    storageAccountName: storage.outputs.name
+    serviceBusNamespaceName: serviceBus.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    identityPrincipalId: identity.outputs.principalId
+    principalId: principalId
+    principalType: principalType
+  }
+}
+
+module api './modules/function-app.bicep' = {
+  name: 'api'
+  scope: rg
+  params: {
+    name: functionAppName
+    planName: '${abbrs.webServerFarms}${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    storageTableEndpoint: storage.outputs.tableEndpoint
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsConnectionString: monitoring.outputs.connectionString
+    serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    notificationQueueName: serviceBus.outputs.queueName
+    keyVaultUri: keyVault.outputs.uri
+    graphClientSecretInKeyVault: graphClientSecretInKeyVault
+    graphTenantId: graphTenantId
+    graphClientId: graphClientId
+    graphCloud: graphCloud
+    tableNamePrefix: tableNamePrefix
+    migrationBatchSize: migrationBatchSize
+    maintenanceSchedule: maintenanceSchedule
+    maximumInstanceCount: maximumInstanceCount
+  }
+  // The host starts as soon as the site exists; granting its roles first avoids a first
+  // start that cannot reach storage, Service Bus or Key Vault.
+  dependsOn: [
+    rbac
+  ]
+}
+
+// azd stores these in the environment (.azure/<env>/.env); names match the app settings
+// where the local runner needs the same value.
+output AZURE_LOCATION string = location
+output AZURE_TENANT_ID string = tenant().tenantId
+output AZURE_RESOURCE_GROUP string = rg.name
+output AZURE_FUNCTION_APP_NAME string = api.outputs.name
+output AZURE_FUNCTION_URL string = api.outputs.url
+output AZURE_USER_ASSIGNED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output SERVICEBUS_NAMESPACE string = serviceBus.outputs.name
+output SERVICEBUS_FULLY_QUALIFIED_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
+output NOTIFICATION_QUEUE_NAME string = serviceBus.outputs.queueName
+output STORAGE_ACCOUNT_NAME string = storage.outputs.name
+output TABLES_ENDPOINT string = storage.outputs.tableEndpoint
+output KEY_VAULT_NAME string = keyVault.outputs.name
+output KEY_VAULT_URI string = keyVault.outputs.uri
+output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString

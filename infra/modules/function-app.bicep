@@ -1,0 +1,153 @@
+// Flex Consumption plan + Function App (Node 20) running as the user-assigned identity.
+// App setting names are a contract with shared/config: change them in both places at once.
+param name string
+param planName string
+param location string
+param tags object = {}
+
+@description('Resource ID of the user-assigned managed identity the app runs as.')
+param identityId string
+@description('Client ID of that identity (DefaultAzureCredential / managed identity selection).')
+param identityClientId string
+
+param storageAccountName string
+param storageBlobEndpoint string
+param storageTableEndpoint string
+param deploymentContainerName string
+
+param applicationInsightsConnectionString string
+
+param serviceBusFullyQualifiedNamespace string
+param notificationQueueName string
+
+param keyVaultUri string
+param graphClientSecretInKeyVault bool
+param graphClientSecretName string = 'graph-client-secret'
+
+param graphTenantId string
+param graphClientId string
+@allowed(['global', 'usgov', 'usgovdod', 'china'])
+param graphCloud string
+
+param tableNamePrefix string
+param migrationBatchSize int
+param maintenanceSchedule string
+
+@allowed([512, 2048, 4096])
+param instanceMemoryMB int = 2048
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 100
+
+resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
+  name: planName
+  location: location
+  tags: tags
+  kind: 'functionapp'
+  sku: {
+    name: 'FC1'
+    tier: 'FlexConsumption'
+  }
+  properties: {
+    reserved: true // Linux
+  }
+}
+
+resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
+  name: name
+  location: location
+  // azd finds the deployment target for service "api" by this tag.
+  tags: union(tags, { 'azd-service-name': 'api' })
+  kind: 'functionapp,linux'
+  identity: {
+    type: 'UserAssigned'
+    userAssignedIdentities: {
+      '${identityId}': {}
+    }
+  }
+  properties: {
+    serverFarmId: plan.id
+    httpsOnly: true
+    publicNetworkAccess: 'Enabled'
+    // Key Vault references (GRAPH_CLIENT_SECRET) resolve with the user-assigned identity;
+    // there is no system-assigned identity to fall back on.
+    keyVaultReferenceIdentity: identityId
+    siteConfig: {
+      minTlsVersion: '1.2'
+      // No FTP/FTPS at all: deployments go through the Flex Consumption package container.
+      ftpsState: 'Disabled'
+    }
+    functionAppConfig: {
+      deployment: {
+        storage: {
+          type: 'blobContainer'
+          value: '${storageBlobEndpoint}${deploymentContainerName}'
+          authentication: {
+            type: 'UserAssignedIdentity'
+            userAssignedIdentityResourceId: identityId
+          }
+        }
+      }
+      scaleAndConcurrency: {
+        instanceMemoryMB: instanceMemoryMB
+        maximumInstanceCount: maximumInstanceCount
+      }
+      runtime: {
+        name: 'node'
+        version: '20'
+      }
+    }
+  }
+}
+
+var baseAppSettings = {
+  // Functions host storage through the managed identity (no connection string, no key).
+  AzureWebJobsStorage__accountName: storageAccountName
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identityClientId
+
+  // Application Insights with local auth disabled: the host sends telemetry with an
+  // Entra token for the user-assigned identity.
+  APPLICATIONINSIGHTS_CONNECTION_STRING: applicationInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
+
+  // Makes DefaultAzureCredential / ManagedIdentityCredential in our code pick the
+  // user-assigned identity.
+  AZURE_CLIENT_ID: identityClientId
+
+  TABLES_ENDPOINT: storageTableEndpoint
+  TABLE_NAME_PREFIX: tableNamePrefix
+
+  // Identity-based Service Bus connection used by the queue trigger and by our sender.
+  ServiceBusConnection__fullyQualifiedNamespace: serviceBusFullyQualifiedNamespace
+  ServiceBusConnection__credential: 'managedidentity'
+  ServiceBusConnection__clientId: identityClientId
+  NOTIFICATION_QUEUE_NAME: notificationQueueName
+
+  GRAPH_TENANT_ID: graphTenantId
+  GRAPH_CLIENT_ID: graphClientId
+  GRAPH_CLOUD: graphCloud
+
+  // Graph must reach the webhook at this base URL (notificationUrl / lifecycleNotificationUrl).
+  PUBLIC_BASE_URL: 'https://${functionApp.properties.defaultHostName}'
+
+  MIGRATION_BATCH_SIZE: string(migrationBatchSize)
+  MAINTENANCE_SCHEDULE: maintenanceSchedule
+}
+
+// Only reference the secret once the operator has put it in the vault (see infra/README.md);
+// a reference to a missing secret would leave the setting unresolved at start-up.
+var graphSecretAppSettings = graphClientSecretInKeyVault ? {
+  GRAPH_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${graphClientSecretName})'
+} : {}
+
+resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
+  parent: functionApp
+  name: 'appsettings'
+  properties: union(baseAppSettings, graphSecretAppSettings)
+}
+
+output id string = functionApp.id
+output name string = functionApp.name
+output defaultHostName string = functionApp.properties.defaultHostName
+output url string = 'https://${functionApp.properties.defaultHostName}'

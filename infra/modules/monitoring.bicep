@@ -1,0 +1,47 @@
+// Log Analytics workspace + workspace-based Application Insights. Local (instrumentation
+// key) auth is disabled, so telemetry is accepted only from Entra ID identities holding
+// Monitoring Metrics Publisher (see rbac.bicep).
+param logAnalyticsName string
+param applicationInsightsName string
+param location string
+param tags object = {}
+
+@minValue(30)
+@maxValue(730)
+param retentionInDays int = 30
+
+resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2022-10-01' = {
+  name: logAnalyticsName
+  location: location
+  tags: tags
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: retentionInDays
+    publicNetworkAccessForIngestion: 'Enabled'
+    publicNetworkAccessForQuery: 'Enabled'
+  }
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: applicationInsightsName
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: logAnalytics.id
+    DisableLocalAuth: true
+    IngestionMode: 'LogAnalytics'
+    publicNetworkAccessForIngestion: 'Enabled'
+    publicNetworkAccessForQuery: 'Enabled'
+  }
+}
+
+output logAnalyticsId string = logAnalytics.id
+output applicationInsightsId string = applicationInsights.id
+output applicationInsightsName string = applicationInsights.name
+// The connection string identifies the component; with DisableLocalAuth it grants nothing
+// on its own (ingestion also needs an Entra token), so it is not treated as a secret.
+output connectionString string = applicationInsights.properties.ConnectionString

@@ -1,0 +1,776 @@
+// Structural checks of the azd + Bicep deployment. There is no Bicep compiler on the
+// development machines or in CI, so these tests read the .bicep files as text (comments and
+// string literals handled by a small lexer) and check the contracts that matter: modules
+// exist and are wired correctly, app-setting names match what shared/config reads, the
+// security settings are in place, and every role assignment is a known, commented role.
+// When `bicep` or `az bicep` is on PATH, the real compiler runs as well.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const infraDir = join(repoRoot, 'infra');
+const mainBicepPath = join(infraDir, 'main.bicep');
+const functionAppPath = join(infraDir, 'modules', 'function-app.bicep');
+const rbacPath = join(infraDir, 'modules', 'rbac.bicep');
+
+/** App settings the app's config module reads; the names are a contract with shared/config. */
+const REQUIRED_APP_SETTINGS = [
+  'AzureWebJobsStorage__accountName',
+  'AzureWebJobsStorage__credential',
+  'AzureWebJobsStorage__clientId',
+  'APPLICATIONINSIGHTS_CONNECTION_STRING',
+  'APPLICATIONINSIGHTS_AUTHENTICATION_STRING',
+  'AZURE_CLIENT_ID',
+  'TABLES_ENDPOINT',
+  'TABLE_NAME_PREFIX',
+  'ServiceBusConnection__fullyQualifiedNamespace',
+  'ServiceBusConnection__credential',
+  'ServiceBusConnection__clientId',
+  'NOTIFICATION_QUEUE_NAME',
+  'GRAPH_TENANT_ID',
+  'GRAPH_CLIENT_ID',
+  'GRAPH_CLIENT_SECRET',
+  'GRAPH_CLOUD',
+  'PUBLIC_BASE_URL',
+  'MIGRATION_BATCH_SIZE',
+  'MAINTENANCE_SCHEDULE',
+] as const;
+
+/** Settings that Flex Consumption rejects or that would reintroduce keys. */
+const FORBIDDEN_APP_SETTINGS = [
+  'AzureWebJobsStorage',
+  'FUNCTIONS_WORKER_RUNTIME',
+  'FUNCTIONS_EXTENSION_VERSION',
+  'WEBSITE_RUN_FROM_PACKAGE',
+  'WEBSITE_CONTENTAZUREFILECONNECTIONSTRING',
+  'WEBSITE_CONTENTSHARE',
+  'APPINSIGHTS_INSTRUMENTATIONKEY',
+] as const;
+
+const REQUIRED_OUTPUTS = [
+  'AZURE_LOCATION',
+  'AZURE_TENANT_ID',
+  'AZURE_RESOURCE_GROUP',
+  'AZURE_FUNCTION_APP_NAME',
+  'AZURE_FUNCTION_URL',
+  'SERVICEBUS_NAMESPACE',
+  'STORAGE_ACCOUNT_NAME',
+  'KEY_VAULT_NAME',
+  'APPLICATIONINSIGHTS_CONNECTION_STRING',
+] as const;
+
+/** Built-in Azure role definition IDs this deployment may use, with their display names. */
+const KNOWN_ROLES: Readonly<Record<string, string>> = {
+  'b7e6dc6d-f1e8-4753-8033-0f276bb0955b': 'Storage Blob Data Owner',
+  '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3': 'Storage Table Data Contributor',
+  '974c5e8b-45b9-4653-ba55-5f855dd0fb88': 'Storage Queue Data Contributor',
+  '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39': 'Azure Service Bus Data Sender',
+  '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0': 'Azure Service Bus Data Receiver',
+  '090c5cfd-751d-490a-894a-3ce6f1109419': 'Azure Service Bus Data Owner',
+  '4633458b-17de-408a-b874-0445c86b69e6': 'Key Vault Secrets User',
+  'b86a8fe4-44ce-4948-aee5-eccb2c155cd7': 'Key Vault Secrets Officer',
+  '3913510d-42f4-4e42-8a64-420c390055eb': 'Monitoring Metrics Publisher',
+};
+
+const APP_IDENTITY_ROLES = [
+  'Storage Blob Data Owner',
+  'Storage Table Data Contributor',
+  'Storage Queue Data Contributor',
+  'Azure Service Bus Data Sender',
+  'Azure Service Bus Data Receiver',
+  'Key Vault Secrets User',
+  'Monitoring Metrics Publisher',
+];
+
+const DEVELOPER_ROLES = [
+  'Storage Blob Data Owner',
+  'Storage Table Data Contributor',
+  'Azure Service Bus Data Owner',
+];
+
+// ---------------------------------------------------------------------------------------
+// A minimal Bicep lexer: enough to tell code from comments and string literals.
+// ---------------------------------------------------------------------------------------
+
+interface LexedBicep {
+  /** The source with comments blanked out (same length, newlines kept). */
+  code: string;
+  /** `code` with the contents of string literals blanked too (quotes kept). */
+  masked: string;
+}
+
+type LexContext = { kind: 'code'; depth: number } | { kind: 'string' };
+
+function lexBicep(src: string): LexedBicep {
+  const code = src.split('');
+  const masked = src.split('');
+  const blank = (from: number, to: number, target: string[]): void => {
+    for (let k = from; k < to; k++) if (src[k] !== '\n') target[k] = ' ';
+  };
+  const stack: LexContext[] = [{ kind: 'code', depth: 0 }];
+  let i = 0;
+  while (i < src.length) {
+    const top = stack[stack.length - 1];
+    const ch = src[i];
+    const next = src[i + 1];
+    if (top === undefined || ch === undefined) break;
+    if (top.kind === 'string') {
+      if (ch === '\\') {
+        blank(i, i + 2, masked);
+        i += 2;
+      } else if (ch === "'") {
+        stack.pop();
+        i += 1;
+      } else if (ch === '$' && next === '{') {
+        blank(i, i + 2, masked);
+        stack.push({ kind: 'code', depth: 0 });
+        i += 2;
+      } else {
+        blank(i, i + 1, masked);
+        i += 1;
+      }
+      continue;
+    }
+    const inInterpolation = stack.length > 1;
+    if (ch === '/' && next === '/') {
+      const end = src.indexOf('\n', i);
+      const stop = end === -1 ? src.length : end;
+      blank(i, stop, code);
+      blank(i, stop, masked);
+      i = stop;
+    } else if (ch === '/' && next === '*') {
+      const end = src.indexOf('*/', i + 2);
+      const stop = end === -1 ? src.length : end + 2;
+      blank(i, stop, code);
+      blank(i, stop, masked);
+      i = stop;
+    } else if (src.startsWith("'''", i)) {
+      // Multi-line string: no escapes, no interpolation.
+      const end = src.indexOf("'''", i + 3);
+      const stop = end === -1 ? src.length : end + 3;
+      blank(i + 3, stop - 3, masked);
+      i = stop;
+    } else if (ch === "'") {
+      stack.push({ kind: 'string' });
+      i += 1;
+    } else if (ch === '{') {
+      top.depth += 1;
+      i += 1;
+    } else if (ch === '}') {
+      if (top.depth === 0 && inInterpolation) {
+        blank(i, i + 1, masked);
+        stack.pop();
+      } else {
+        top.depth -= 1;
+      }
+      i += 1;
+    } else {
+      if (inInterpolation) blank(i, i + 1, masked);
+      i += 1;
+    }
+  }
+  return { code: code.join(''), masked: masked.join('') };
+}
+
+/** Index just past the bracket matching the opener at `open` (in masked text). */
+function matchingClose(masked: string, open: number): number {
+  const pairs: Record<string, string> = { '{': '}', '[': ']', '(': ')' };
+  const closer = pairs[masked[open] ?? ''];
+  if (closer === undefined) throw new Error(`no opening bracket at ${open}`);
+  const opener = masked[open];
+  let depth = 0;
+  for (let k = open; k < masked.length; k++) {
+    if (masked[k] === opener) depth++;
+    else if (masked[k] === closer) {
+      depth--;
+      if (depth === 0) return k + 1;
+    }
+  }
+  throw new Error(`unbalanced '${opener ?? ''}' at ${open}`);
+}
+
+/** Keys of the object literal whose `{` is at `open`, at its top level only. */
+function objectKeys(lexed: LexedBicep, open: number): string[] {
+  const close = matchingClose(lexed.masked, open);
+  const keys: string[] = [];
+  let depth = 0;
+  let lineStart = true;
+  for (let k = open + 1; k < close - 1; k++) {
+    const ch = lexed.masked[k];
+    if (lineStart && depth === 0) {
+      const match = /^[ \t]*([A-Za-z_][\w]*|'[^'\n]*')[ \t]*:/.exec(lexed.code.slice(k, close));
+      if (match?.[1] !== undefined) keys.push(match[1].replace(/^'|'$/g, ''));
+    }
+    if (ch === '{' || ch === '[' || ch === '(') depth++;
+    else if (ch === '}' || ch === ']' || ch === ')') depth--;
+    lineStart = ch === '\n';
+  }
+  return keys;
+}
+
+interface BicepFile {
+  path: string;
+  src: string;
+  lexed: LexedBicep;
+}
+
+function loadBicep(path: string): BicepFile {
+  const src = readFileSync(path, 'utf8');
+  return { path, src, lexed: lexBicep(src) };
+}
+
+interface ParamDecl {
+  name: string;
+  hasDefault: boolean;
+}
+
+function params(file: BicepFile): ParamDecl[] {
+  const result: ParamDecl[] = [];
+  for (const match of file.lexed.masked.matchAll(/^param[ \t]+(\w+)[ \t]+([^\n]*)$/gm)) {
+    const name = match[1];
+    const rest = match[2] ?? '';
+    if (name === undefined) continue;
+    let hasDefault = rest.includes('=');
+    const brace = rest.indexOf('{');
+    if (!hasDefault && brace !== -1 && !rest.includes('}')) {
+      // A multi-line object type: the default, if any, follows the closing brace.
+      const close = matchingClose(file.lexed.masked, (match.index ?? 0) + match[0].indexOf('{'));
+      hasDefault = /^[ \t]*=/.test(file.lexed.masked.slice(close));
+    }
+    result.push({ name, hasDefault });
+  }
+  return result;
+}
+
+function outputs(file: BicepFile): string[] {
+  return [...file.lexed.masked.matchAll(/^output[ \t]+(\w+)[ \t]/gm)].flatMap((m) => (m[1] ? [m[1]] : []));
+}
+
+interface ModuleRef {
+  symbol: string;
+  path: string;
+  /** Absolute path for local modules; undefined for registry references. */
+  resolved: string | undefined;
+  /** Keys of the module's `params: { ... }` object. */
+  paramKeys: string[];
+}
+
+function modules(file: BicepFile): ModuleRef[] {
+  const result: ModuleRef[] = [];
+  const pattern = /^module[ \t]+(\w+)[ \t]+'([^'\n]+)'[ \t]*=/gm;
+  for (const match of file.lexed.code.matchAll(pattern)) {
+    const symbol = match[1];
+    const path = match[2];
+    if (symbol === undefined || path === undefined) continue;
+    const bodyOpen = file.lexed.masked.indexOf('{', (match.index ?? 0) + match[0].length);
+    const bodyClose = matchingClose(file.lexed.masked, bodyOpen);
+    const body = file.lexed.masked.slice(bodyOpen, bodyClose);
+    const paramsAt = /\n[ \t]*params[ \t]*:[ \t]*\{/.exec(body);
+    const paramKeys =
+      paramsAt === null
+        ? []
+        : objectKeys(file.lexed, bodyOpen + paramsAt.index + paramsAt[0].lastIndexOf('{'));
+    const isRegistry = /^(br|ts)[:/]/.test(path);
+    result.push({
+      symbol,
+      path,
+      resolved: isRegistry ? undefined : resolve(dirname(file.path), path),
+      paramKeys,
+    });
+  }
+  return result;
+}
+
+interface ResourceBlock {
+  symbol: string;
+  type: string;
+  conditional: boolean;
+  /** Comment-free source of the resource body. */
+  body: string;
+  /** The comment lines immediately above the declaration. */
+  leadingComment: string;
+}
+
+/** Resource declarations (top-level or nested) whose type matches `type`. */
+function resources(file: BicepFile, type: RegExp): ResourceBlock[] {
+  const result: ResourceBlock[] = [];
+  const pattern =
+    /^[ \t]*resource[ \t]+(\w+)[ \t]+'([^'\n]+)'[ \t]*(?:existing[ \t]*)?=[ \t]*(if[ \t]*\()?/gm;
+  for (const match of file.lexed.code.matchAll(pattern)) {
+    const [, symbol, resourceType] = match;
+    if (symbol === undefined || resourceType === undefined || !type.test(resourceType)) continue;
+    const start = match.index ?? 0;
+    const bodyOpen = file.lexed.masked.indexOf('{', start + match[0].length);
+    const body = file.lexed.code.slice(bodyOpen, matchingClose(file.lexed.masked, bodyOpen));
+    const linesAbove = file.src.slice(0, start).split('\n').slice(0, -1);
+    const commentLines: string[] = [];
+    for (let k = linesAbove.length - 1; k >= 0; k--) {
+      const line = linesAbove[k]?.trim() ?? '';
+      if (!line.startsWith('//')) break;
+      commentLines.unshift(line);
+    }
+    result.push({
+      symbol,
+      type: resourceType,
+      conditional: match[3] !== undefined,
+      body,
+      leadingComment: commentLines.join('\n'),
+    });
+  }
+  return result;
+}
+
+function bicepFilesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const full = join(dir, entry.name);
+    if (entry.isDirectory()) return bicepFilesUnder(full);
+    return entry.name.endsWith('.bicep') ? [full] : [];
+  });
+}
+
+/** All module files reachable from main.bicep (following nested module references). */
+function moduleGraph(): Map<string, BicepFile> {
+  const seen = new Map<string, BicepFile>();
+  const visit = (path: string): void => {
+    if (seen.has(path) || !existsSync(path)) return;
+    const file = loadBicep(path);
+    seen.set(path, file);
+    for (const ref of modules(file)) if (ref.resolved !== undefined) visit(ref.resolved);
+  };
+  visit(mainBicepPath);
+  return seen;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function readJson(path: string): unknown {
+  return JSON.parse(readFileSync(path, 'utf8')) as unknown;
+}
+
+/**
+ * Parses the block-mapping subset of YAML that azure.yaml uses (nested maps and scalars).
+ * Anything beyond that is rejected, so a test cannot pass on a misread file.
+ */
+function parseSimpleYaml(text: string): Record<string, unknown> {
+  const root: Record<string, unknown> = {};
+  const stack: Array<{ indent: number; map: Record<string, unknown> }> = [{ indent: -1, map: root }];
+  for (const rawLine of text.split(/\r?\n/)) {
+    const line = rawLine.replace(/(^|\s)#.*$/, '');
+    if (line.trim() === '') continue;
+    const match = /^( *)([A-Za-z0-9_.-]+):(?: +(.*))?$/.exec(line);
+    if (match === null) throw new Error(`unsupported YAML line: ${rawLine}`);
+    const indent = match[1]?.length ?? 0;
+    const key = match[2] ?? '';
+    const value = match[3]?.trim();
+    while ((stack[stack.length - 1]?.indent ?? -1) >= indent) stack.pop();
+    const parent = stack[stack.length - 1];
+    if (parent === undefined) throw new Error(`bad indentation: ${rawLine}`);
+    if (value === undefined || value === '') {
+      const child: Record<string, unknown> = {};
+      parent.map[key] = child;
+      stack.push({ indent, map: child });
+    } else {
+      parent.map[key] = value.replace(/^(['"])(.*)\1$/, '$2');
+    }
+  }
+  return root;
+}
+
+function detectBicep(): { command: string; args: string[] } | undefined {
+  const bicep = spawnSync('bicep', ['--version'], { encoding: 'utf8' });
+  if (bicep.status === 0) return { command: 'bicep', args: ['build', mainBicepPath, '--stdout'] };
+  const az = spawnSync('az', ['bicep', 'version'], { encoding: 'utf8' });
+  if (az.status === 0)
+    return { command: 'az', args: ['bicep', 'build', '--file', mainBicepPath, '--stdout'] };
+  return undefined;
+}
+
+// ---------------------------------------------------------------------------------------
+
+describe('the Bicep lexer used by these tests', () => {
+  it('blanks comments but not comment-like text inside strings', () => {
+    const lexed = lexBicep("var a = 'x//y' // it's a comment\n/* b */ var c = 1");
+    expect(lexed.code).toContain("'x//y'");
+    expect(lexed.code).not.toContain("it's");
+    expect(lexed.code).not.toContain('b */');
+    expect(lexed.code.length).toBe(lexed.masked.length);
+  });
+
+  it('masks string contents, including interpolations, so braces inside do not count', () => {
+    const lexed = lexBicep("var a = { k: '${b}}{' }");
+    expect(matchingClose(lexed.masked, lexed.masked.indexOf('{'))).toBe(lexed.masked.length);
+  });
+
+  it('finds only the top-level keys of an object', () => {
+    const lexed = lexBicep("x = {\n  a: 1\n  b: {\n    c: 2\n  }\n  'd-e': f(1)\n}");
+    expect(objectKeys(lexed, lexed.masked.indexOf('{'))).toEqual(['a', 'b', 'd-e']);
+  });
+});
+
+describe('azure.yaml', () => {
+  const yaml = parseSimpleYaml(readFileSync(join(repoRoot, 'azure.yaml'), 'utf8'));
+
+  it('declares exactly one service, api, hosted on Azure Functions from the repo root', () => {
+    const services = yaml['services'];
+    expect(isRecord(services)).toBe(true);
+    if (!isRecord(services)) return;
+    expect(Object.keys(services)).toEqual(['api']);
+    expect(services['api']).toMatchObject({ project: '.', language: 'ts', host: 'function' });
+  });
+
+  it('points azd at the Bicep in infra/', () => {
+    const infra = yaml['infra'];
+    if (isRecord(infra)) {
+      expect(infra['provider'] ?? 'bicep').toBe('bicep');
+      expect(infra['path'] ?? 'infra').toBe('infra');
+      expect(infra['module'] ?? 'main').toBe('main');
+    }
+    expect(existsSync(mainBicepPath)).toBe(true);
+  });
+});
+
+describe('infra/main.bicep wiring', () => {
+  const main = loadBicep(mainBicepPath);
+  const graph = moduleGraph();
+
+  it('targets the subscription and creates the resource group rg-${environmentName}', () => {
+    expect(main.lexed.code).toMatch(/^targetScope\s*=\s*'subscription'/m);
+    const groups = resources(main, /^Microsoft\.Resources\/resourceGroups@/);
+    expect(groups).toHaveLength(1);
+    expect(groups[0]?.body).toMatch(/name:\s*'\$\{abbrs\.resourcesResourceGroups\}\$\{environmentName\}'/);
+    const abbrs = readJson(join(infraDir, 'abbreviations.json'));
+    expect(isRecord(abbrs) && abbrs['resourcesResourceGroups']).toBe('rg-');
+  });
+
+  it('references only local modules, and every one of them exists', () => {
+    const refs = [...graph.values()].flatMap((file) =>
+      modules(file).map((ref) => ({ from: relative(repoRoot, file.path), ...ref })),
+    );
+    expect(refs.length).toBeGreaterThanOrEqual(7);
+    for (const ref of refs) {
+      // Registry modules (br:, br/public:) cannot be restored without network access.
+      expect(ref.resolved, `${ref.from}: module ${ref.symbol} '${ref.path}'`).toBeDefined();
+      expect(existsSync(ref.resolved ?? ''), `${ref.from}: ${ref.path} does not exist`).toBe(true);
+    }
+    expect(modules(main).map((ref) => ref.path)).toContain('./modules/rbac.bicep');
+  });
+
+  it('passes every required module parameter, and only declared ones', () => {
+    for (const file of graph.values()) {
+      for (const ref of modules(file)) {
+        const target = ref.resolved === undefined ? undefined : graph.get(ref.resolved);
+        if (target === undefined) continue;
+        const declared = params(target);
+        const where = `${relative(repoRoot, file.path)} → module ${ref.symbol}`;
+        for (const key of ref.paramKeys) {
+          expect(
+            declared.map((p) => p.name),
+            `${where} passes undeclared param ${key}`,
+          ).toContain(key);
+        }
+        for (const param of declared.filter((p) => !p.hasDefault)) {
+          expect(ref.paramKeys, `${where} misses required param ${param.name}`).toContain(param.name);
+        }
+      }
+    }
+  });
+
+  it('only reads outputs that the referenced modules declare', () => {
+    for (const file of graph.values()) {
+      const bySymbol = new Map(modules(file).map((ref) => [ref.symbol, ref]));
+      for (const match of file.lexed.code.matchAll(/\b(\w+)\.outputs\.(\w+)/g)) {
+        const [, symbol = '', output = ''] = match;
+        const ref = bySymbol.get(symbol);
+        expect(ref, `${relative(repoRoot, file.path)}: ${symbol} is not a module`).toBeDefined();
+        const target = ref?.resolved === undefined ? undefined : graph.get(ref.resolved);
+        expect(target && outputs(target), `${symbol}.outputs.${output}`).toContain(output);
+      }
+    }
+  });
+
+  it('names resources from abbreviations.json keys that exist', () => {
+    const abbrs = readJson(join(infraDir, 'abbreviations.json'));
+    expect(isRecord(abbrs)).toBe(true);
+    const used = [...main.lexed.code.matchAll(/\babbrs\.(\w+)/g)].map((m) => m[1] ?? '');
+    expect(used.length).toBeGreaterThan(5);
+    for (const key of used)
+      expect(isRecord(abbrs) ? abbrs[key] : undefined, `abbrs.${key}`).toBeTypeOf('string');
+    expect(main.lexed.code).toMatch(/uniqueString\(subscription\(\)\.id,\s*environmentName,\s*location\)/);
+  });
+
+  it('emits the UPPER_SNAKE outputs azd and the local runner use', () => {
+    const declared = outputs(main);
+    for (const name of REQUIRED_OUTPUTS) expect(declared).toContain(name);
+    for (const name of declared) expect(name).toMatch(/^[A-Z][A-Z0-9_]*$/);
+  });
+});
+
+describe('infra/main.parameters.json', () => {
+  const main = loadBicep(mainBicepPath);
+  const file = readJson(join(infraDir, 'main.parameters.json'));
+  const supplied = isRecord(file) && isRecord(file['parameters']) ? file['parameters'] : {};
+
+  it('supplies every main.bicep parameter that has no default', () => {
+    const required = params(main).filter((p) => !p.hasDefault);
+    expect(required.map((p) => p.name)).toEqual(
+      expect.arrayContaining(['environmentName', 'location', 'graphTenantId', 'graphClientId']),
+    );
+    for (const param of required) expect(Object.keys(supplied), param.name).toContain(param.name);
+  });
+
+  it('supplies no parameter that main.bicep does not declare', () => {
+    const declared = params(main).map((p) => p.name);
+    for (const name of Object.keys(supplied)) expect(declared, name).toContain(name);
+  });
+
+  it('takes its values from the azd environment, never literal secrets', () => {
+    expect(supplied['environmentName']).toEqual({ value: '${AZURE_ENV_NAME}' });
+    expect(supplied['location']).toEqual({ value: '${AZURE_LOCATION}' });
+    expect(supplied['principalId']).toEqual({ value: '${AZURE_PRINCIPAL_ID}' });
+    for (const [name, entry] of Object.entries(supplied)) {
+      const value = isRecord(entry) ? entry['value'] : undefined;
+      expect(value, name).toMatch(/^\$\{[A-Z][A-Z0-9_]*(=[^}]*)?\}$/);
+    }
+  });
+});
+
+describe('Function App (Flex Consumption)', () => {
+  const app = loadBicep(functionAppPath);
+  const keys = new Set([...app.lexed.code.matchAll(/^[ \t]*([A-Za-z_]\w*)[ \t]*:/gm)].map((m) => m[1] ?? ''));
+
+  it('sets every app setting the config module reads', () => {
+    for (const name of REQUIRED_APP_SETTINGS) expect(keys.has(name), name).toBe(true);
+    expect(app.lexed.code).toMatch(/name:\s*'appsettings'/);
+  });
+
+  it('sets no setting that Flex Consumption rejects or that carries a key', () => {
+    for (const name of FORBIDDEN_APP_SETTINGS) expect(keys.has(name), name).toBe(false);
+  });
+
+  it('uses the managed identity for storage, Service Bus and Application Insights', () => {
+    const code = app.lexed.code;
+    expect(code).toMatch(/AzureWebJobsStorage__credential:\s*'managedidentity'/);
+    expect(code).toMatch(/ServiceBusConnection__credential:\s*'managedidentity'/);
+    expect(code).toMatch(
+      /APPLICATIONINSIGHTS_AUTHENTICATION_STRING:\s*'ClientId=\$\{identityClientId\};Authorization=AAD'/,
+    );
+    expect(code).toMatch(/AZURE_CLIENT_ID:\s*identityClientId/);
+    expect(code).toMatch(/PUBLIC_BASE_URL:\s*'https:\/\/\$\{functionApp\.properties\.defaultHostName\}'/);
+  });
+
+  it('references the Graph client secret in Key Vault only when asked to', () => {
+    expect(app.lexed.code).toMatch(
+      /graphClientSecretInKeyVault\s*\?\s*\{\s*GRAPH_CLIENT_SECRET:\s*'@Microsoft\.KeyVault\(SecretUri=\$\{keyVaultUri\}secrets\/\$\{graphClientSecretName\}\)'/,
+    );
+    expect(app.lexed.code).toMatch(/param graphClientSecretName string = 'graph-client-secret'/);
+    expect(app.lexed.code).toMatch(/keyVaultReferenceIdentity:\s*identityId/);
+  });
+
+  it('runs Node 20 on an FC1 plan with deployment storage reached by the user-assigned identity', () => {
+    const code = app.lexed.code;
+    expect(code).toMatch(/name:\s*'FC1'/);
+    expect(code).toMatch(/tier:\s*'FlexConsumption'/);
+    expect(code).toMatch(/runtime:\s*\{\s*name:\s*'node'\s*version:\s*'20'\s*\}/);
+    expect(code).toMatch(/type:\s*'UserAssignedIdentity'\s*userAssignedIdentityResourceId:\s*identityId/);
+    expect(code).toMatch(/param instanceMemoryMB int = 2048/);
+    expect(code).toMatch(/param maximumInstanceCount int = 100/);
+    expect(code).toMatch(/kind:\s*'functionapp,linux'/);
+    expect(code).toMatch(/type:\s*'UserAssigned'/);
+  });
+
+  it('is https only with TLS 1.2 and no FTP, and carries the azd service tag', () => {
+    const code = app.lexed.code;
+    expect(code).toMatch(/httpsOnly:\s*true/);
+    expect(code).toMatch(/minTlsVersion:\s*'1\.2'/);
+    expect(code).toMatch(/ftpsState:\s*'Disabled'/);
+    expect(code).toMatch(/'azd-service-name':\s*'api'/);
+  });
+
+  it('gets the maintenance defaults and queue name the design calls for', () => {
+    const main = loadBicep(mainBicepPath).lexed.code;
+    expect(main).toMatch(/param maintenanceSchedule string = '0 \*\/5 \* \* \* \*'/);
+    expect(main).toMatch(/param migrationBatchSize int = 50/);
+    expect(main).toMatch(/param tableNamePrefix string = 'mailpush'/);
+    expect(main).toMatch(/param maximumInstanceCount int = 100/);
+    expect(main).toMatch(/var notificationQueueName = 'mail-notifications'/);
+    expect(main).toMatch(
+      /@allowed\(\['global', 'usgov', 'usgovdod', 'china'\]\)\s*(@description\([^\n]*\)\s*)?param graphCloud string = 'global'/,
+    );
+  });
+});
+
+describe('storage, Service Bus, monitoring and Key Vault modules', () => {
+  const read = (name: string): string => loadBicep(join(infraDir, 'modules', name)).lexed.code;
+
+  it('storage is StorageV2 with shared keys and public blob access disabled, https and TLS 1.2 only', () => {
+    const code = read('storage.bicep');
+    expect(code).toMatch(/kind:\s*'StorageV2'/);
+    expect(code).toMatch(/allowSharedKeyAccess:\s*false/);
+    expect(code).toMatch(/allowBlobPublicAccess:\s*false/);
+    expect(code).toMatch(/minimumTlsVersion:\s*'TLS1_2'/);
+    expect(code).toMatch(/supportsHttpsTrafficOnly:\s*true/);
+    expect(code).toMatch(/resource deploymentContainer 'containers'/);
+  });
+
+  it("the notification queue deduplicates over Graph's 4-hour retry window", () => {
+    const file = loadBicep(join(infraDir, 'modules', 'servicebus.bicep'));
+    const code = file.lexed.code;
+    expect(code).toMatch(/name:\s*'Standard'/);
+    expect(code).toMatch(/disableLocalAuth:\s*true/);
+    expect(code).toMatch(/minimumTlsVersion:\s*'1\.2'/);
+    const queue = resources(file, /^(queues|Microsoft\.ServiceBus\/namespaces\/queues@.*)$/);
+    expect(queue).toHaveLength(1);
+    const body = queue[0]?.body ?? '';
+    expect(body).toMatch(/requiresDuplicateDetection:\s*true/);
+    expect(body).toMatch(/duplicateDetectionHistoryTimeWindow:\s*'PT4H'/);
+    expect(body).toMatch(/maxDeliveryCount:\s*10\b/);
+    expect(body).toMatch(/lockDuration:\s*'PT1M'/);
+    expect(body).toMatch(/deadLetteringOnMessageExpiration:\s*true/);
+    expect(body).toMatch(/defaultMessageTimeToLive:\s*'P1D'/);
+  });
+
+  it('Application Insights is workspace-based with local auth disabled', () => {
+    const code = read('monitoring.bicep');
+    expect(code).toMatch(/WorkspaceResourceId:\s*logAnalytics\.id/);
+    expect(code).toMatch(/DisableLocalAuth:\s*true/);
+  });
+
+  it('Key Vault uses RBAC, soft delete and purge protection', () => {
+    const code = read('keyvault.bicep');
+    expect(code).toMatch(/enableRbacAuthorization:\s*true/);
+    expect(code).toMatch(/enableSoftDelete:\s*true/);
+    expect(code).toMatch(/enablePurgeProtection:\s*true/);
+  });
+});
+
+describe('infra/modules/rbac.bicep', () => {
+  const rbac = loadBicep(rbacPath);
+  const guidPattern = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/gi;
+
+  const roleVar = /^var roles = \{/m.exec(rbac.lexed.code);
+  const roleKeys = new Map<string, string>();
+  if (roleVar !== null) {
+    const open = roleVar.index + roleVar[0].length - 1;
+    const block = rbac.lexed.code.slice(open, matchingClose(rbac.lexed.masked, open));
+    for (const m of block.matchAll(/^\s*(\w+):\s*'([0-9a-f-]{36})'/gm)) roleKeys.set(m[1] ?? '', m[2] ?? '');
+  }
+  const assignments = resources(rbac, /^Microsoft\.Authorization\/roleAssignments@/);
+
+  const roleOf = (body: string): string | undefined => {
+    const key =
+      /roleDefinitionId:\s*subscriptionResourceId\('Microsoft\.Authorization\/roleDefinitions',\s*roles\.(\w+)\)/.exec(
+        body,
+      )?.[1];
+    const guid = key === undefined ? undefined : roleKeys.get(key);
+    return guid === undefined ? undefined : KNOWN_ROLES[guid];
+  };
+  const principalOf = (body: string): string | undefined => /principalId:\s*(\w+)/.exec(body)?.[1];
+
+  it('uses only known role GUIDs, each defined with a comment naming the role', () => {
+    const guids = new Set([...rbac.src.matchAll(guidPattern)].map((m) => m[0].toLowerCase()));
+    expect(guids.size).toBeGreaterThanOrEqual(7);
+    for (const guid of guids) {
+      const name = KNOWN_ROLES[guid];
+      expect(name, `unknown role id ${guid}`).toBeDefined();
+      // Where the GUID is used in code, the same line's comment names the role.
+      const codeLines = rbac.src.split('\n').filter((line) => line.split('//')[0]?.includes(`'${guid}'`));
+      expect(codeLines.length, guid).toBeGreaterThan(0);
+      for (const line of codeLines) expect(line.slice(line.indexOf('//')), guid).toContain(`// ${name}`);
+    }
+  });
+
+  it('every role assignment has a deterministic name, a known role and a comment naming it', () => {
+    expect(assignments.length).toBeGreaterThanOrEqual(APP_IDENTITY_ROLES.length);
+    for (const assignment of assignments) {
+      const role = roleOf(assignment.body);
+      expect(role, assignment.symbol).toBeDefined();
+      expect(assignment.leadingComment, assignment.symbol).toContain(role ?? '?');
+      expect(assignment.body, assignment.symbol).toMatch(/name:\s*guid\(/);
+    }
+  });
+
+  it('gives the app identity exactly the roles it needs', () => {
+    const appRoles = assignments
+      .filter((a) => principalOf(a.body) === 'identityPrincipalId')
+      .map((a) => roleOf(a.body));
+    expect(appRoles.sort()).toEqual([...APP_IDENTITY_ROLES].sort());
+    for (const a of assignments.filter((x) => principalOf(x.body) === 'identityPrincipalId')) {
+      expect(a.conditional, a.symbol).toBe(false);
+      expect(a.body).toMatch(/principalType:\s*'ServicePrincipal'/);
+    }
+  });
+
+  it('gives the deploying principal the local-debugging roles, only when principalId is set', () => {
+    const dev = assignments.filter((a) => principalOf(a.body) === 'principalId');
+    expect(dev.map((a) => roleOf(a.body))).toEqual(expect.arrayContaining(DEVELOPER_ROLES));
+    for (const a of dev) expect(a.conditional, a.symbol).toBe(true);
+  });
+
+  it('is the only file with role assignments', () => {
+    for (const path of bicepFilesUnder(infraDir)) {
+      if (path === rbacPath) continue;
+      expect(loadBicep(path).lexed.code, relative(repoRoot, path)).not.toContain(
+        'Microsoft.Authorization/roleAssignments',
+      );
+    }
+  });
+});
+
+describe('no keys or secrets in the templates', () => {
+  const files = bicepFilesUnder(infraDir).map(loadBicep);
+
+  it('never reads keys or connection strings from resources', () => {
+    const forbidden = [
+      /\blist\w*Keys?\(/i,
+      /\blistConnectionStrings\(/i,
+      /\blistSecrets\(/i,
+      /\blist(Account|Service)Sas\(/i,
+      /\blistCredentials?\(/i,
+      /AccountKey=/i,
+      /SharedAccessKey/i,
+      /InstrumentationKey=/i,
+    ];
+    for (const file of files) {
+      for (const pattern of forbidden) {
+        expect(file.lexed.code, `${relative(repoRoot, file.path)} matches ${String(pattern)}`).not.toMatch(
+          pattern,
+        );
+      }
+    }
+  });
+
+  it('never turns local (key) auth back on', () => {
+    for (const file of files) {
+      const code = file.lexed.code;
+      expect(code).not.toMatch(/allowSharedKeyAccess:\s*true/);
+      expect(code).not.toMatch(/disableLocalAuth:\s*false/i);
+    }
+  });
+
+  it('gives no secure parameter a literal default', () => {
+    for (const file of files) {
+      expect(file.lexed.code).not.toMatch(/@secure\(\)\s*(@\w+\([^)]*\)\s*)*param\s+\w+\s+\w+\s*=\s*'[^']+'/);
+    }
+  });
+});
+
+describe('Bicep compiler', () => {
+  const bicep = detectBicep();
+  const reason = bicep === undefined ? ' (skipped: neither `bicep` nor `az bicep` is on PATH)' : '';
+
+  it.skipIf(bicep === undefined)(`bicep build infra/main.bicep succeeds${reason}`, () => {
+    if (bicep === undefined) return;
+    const result = spawnSync(bicep.command, bicep.args, {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).not.toMatch(/\bError BCP\d+/);
+  });
+});
