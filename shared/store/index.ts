@@ -1,0 +1,46 @@
+/**
+ * Table Storage repositories. The only code that imports @azure/data-tables lives in this folder.
+ */
+import { MAILBOXES_TABLE_SUFFIX, TableMailboxStore } from './mailbox-store.js';
+import { SUBSCRIPTIONS_TABLE_SUFFIX, TableSubscriptionStore } from './subscription-store.js';
+import { TableClients, type TableStoreOptions } from './tables.js';
+
+export interface TableStores {
+  mailboxes: TableMailboxStore;
+  subscriptions: TableSubscriptionStore;
+  /** The actual table names (prefix + suffix), e.g. for status pages and tests. */
+  tableNames: { mailboxes: string; subscriptions: string };
+  /** Creates the tables if missing. Idempotent; call once at start-up. */
+  ensureTables(): Promise<void>;
+}
+
+/** Builds the stores; makes no request until used. Throws ConfigError for bad options. */
+export function createTableStores(options: TableStoreOptions): TableStores {
+  const tables = new TableClients(options);
+  const mailboxes = new TableMailboxStore(tables.client(MAILBOXES_TABLE_SUFFIX));
+  const subscriptions = new TableSubscriptionStore(tables.client(SUBSCRIPTIONS_TABLE_SUFFIX));
+  return {
+    mailboxes,
+    subscriptions,
+    tableNames: { mailboxes: mailboxes.tableName, subscriptions: subscriptions.tableName },
+    ensureTables: () => tables.ensureTables([MAILBOXES_TABLE_SUFFIX, SUBSCRIPTIONS_TABLE_SUFFIX]),
+  };
+}
+
+export { TableMailboxStore, MAILBOXES_TABLE_SUFFIX } from './mailbox-store.js';
+export { TableSubscriptionStore, SUBSCRIPTIONS_TABLE_SUFFIX } from './subscription-store.js';
+export {
+  TableClients,
+  DEFAULT_TABLE_PREFIX,
+  MAX_TABLE_PREFIX_LENGTH,
+  validateTablePrefix,
+  type TableStoreOptions,
+  type TableRetryOptions,
+} from './tables.js';
+export {
+  normaliseEmail,
+  validateSubscriptionId,
+  assertValidKey,
+  MAX_KEY_LENGTH,
+  MAX_EMAIL_LENGTH,
+} from './keys.js';
