@@ -30,6 +30,8 @@ export interface LocalHostOptions {
   /** Where log lines go; defaults to the console. `quiet` drops info and debug. */
   log?: (line: string) => void;
   quiet?: boolean;
+  /** Seed the demo subscription used by requests.http (npm start). */
+  seedDemo?: boolean;
 }
 
 export interface LocalHost {
@@ -104,7 +106,19 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       .map((d) => ({ definition: d, ...compileRoute(d.route) }))
       .sort((a, b) => a.paramCount - b.paramCount);
 
+    if (options.seedDemo) {
+      await seedDemoSubscription(services);
+      log(`[local] seeded demo subscription ${DEMO_SUBSCRIPTION.subscriptionId} for ${DEMO_SUBSCRIPTION.mailboxEmail} (see requests.http)`);
+    }
+
     const server = createServer((req, res) => {
+      if (amqp && req.method === 'GET' && req.url?.startsWith('/local/queues/')) {
+        // Local-only window on the embedded queue, so a person can see what the webhook enqueued.
+        const name = decodeURIComponent(req.url.slice('/local/queues/'.length));
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ queue: name, ...amqp.stats(name) }));
+        return;
+      }
       void serveHttp(req, res, routes, functionKey, logHandlerFor).catch((error: unknown) => {
         log(`[local] request failed: ${String(error)}`);
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
@@ -216,6 +230,27 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     await stopAll();
     throw error;
   }
+}
+
+/** The subscription requests.http talks about. Local only: its clientState is public. */
+export const DEMO_SUBSCRIPTION = {
+  subscriptionId: '00000000-0000-4000-8000-00000000d3e0',
+  mailboxEmail: 'adele.vance@contoso.example',
+  userId: '6e1f0a52-0000-4000-8000-00000000d3e0',
+  tenantId: '9188040d-6c67-4c5b-b112-36a304b66dad',
+  clientState: 'local-demo-client-state',
+  resource: "users/6e1f0a52-0000-4000-8000-00000000d3e0/mailFolders('Inbox')/messages",
+} as const;
+
+async function seedDemoSubscription(services: Services): Promise<void> {
+  const now = new Date();
+  const existing = await services.subscriptions.getSubscription(DEMO_SUBSCRIPTION.subscriptionId);
+  if (existing) return;
+  await services.subscriptions.insertSubscription({
+    ...DEMO_SUBSCRIPTION,
+    expiresAt: new Date(now.getTime() + 3 * 24 * 3600_000).toISOString(),
+    createdAt: now.toISOString(),
+  });
 }
 
 /** `%NAME%` binding expressions, resolved from app settings like the Functions host does. */
@@ -345,7 +380,7 @@ async function writeResponse(res: ServerResponse, result: HttpResponseInit | Htt
     return;
   }
   const headers: Record<string, string> = {};
-  new Headers(result.headers as HeadersInit | undefined).forEach((value, key) => (headers[key] = value));
+  new Headers(result.headers as ConstructorParameters<typeof Headers>[0]).forEach((value, key) => (headers[key] = value));
   let payload: Buffer | string | undefined;
   if (result.jsonBody !== undefined) {
     payload = JSON.stringify(result.jsonBody);
@@ -356,7 +391,7 @@ async function writeResponse(res: ServerResponse, result: HttpResponseInit | Htt
   } else if (result.body instanceof Uint8Array) {
     payload = Buffer.from(result.body);
   } else if (result.body !== undefined && result.body !== null) {
-    payload = Buffer.from(await new Response(result.body as BodyInit).arrayBuffer());
+    payload = Buffer.from(await new Response(result.body as ConstructorParameters<typeof Response>[0]).arrayBuffer());
   }
   res.writeHead(result.status ?? 200, headers);
   res.end(payload);

@@ -92,7 +92,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
 ];
 
-const TABLE_PREFIX = /^[A-Za-z][A-Za-z0-9]{0,39}$/;
+const TABLE_PREFIX = /^[A-Za-z][A-Za-z0-9]{0,31}$/; // 32 leaves room for our longest table suffix within Azure's 63
 const QUEUE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,259}$/;
 const SB_NAMESPACE = /^[A-Za-z0-9.-]+(:\d+)?$/;
 
@@ -121,7 +121,7 @@ export function loadSettings(env: Env): Settings {
   const tablePrefix = withDefault('TABLE_NAME_PREFIX');
   if (!TABLE_PREFIX.test(tablePrefix)) {
     problems.push(
-      `TABLE_NAME_PREFIX: expected 1–40 letters or digits starting with a letter, got "${tablePrefix}"`,
+      `TABLE_NAME_PREFIX: expected 1–32 letters or digits starting with a letter, got "${tablePrefix}"`,
     );
   }
   let tables: Settings['tables'] | undefined;
