@@ -1,7 +1,8 @@
 import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { HttpRequest, HttpResponse, InvocationContext, type HttpResponseInit, type LogHandler } from '@azure/functions';
+import azureFunctions from '@azure/functions';
+import type { HttpResponse as HttpResponseInstance, HttpResponseInit, LogHandler } from '@azure/functions';
 import { describeSettings, loadSettings } from '../shared/config/settings.js';
 import { buildServices, useServices, type Services } from '../shared/app/services.js';
 import { registeredFunctions, type HttpFunctionDefinition } from '../shared/hosting/registry.js';
@@ -10,6 +11,9 @@ import { createServiceBusClient } from '../shared/queue/notification-queue.js';
 import { startAzurite } from '../test/support/azurite.js';
 import { startAmqpStandIn, type AmqpStandIn } from '../test/support/amqp-standin.js';
 import { parseNcrontab } from './ncrontab.js';
+
+// @azure/functions is a bundled CommonJS module: Node's ESM loader cannot see its named exports.
+const { HttpRequest, HttpResponse, InvocationContext } = azureFunctions;
 
 /**
  * Runs the function app on this machine the way the Functions host would: HTTP functions at
@@ -367,7 +371,7 @@ function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
   });
 }
 
-async function writeResponse(res: ServerResponse, result: HttpResponseInit | HttpResponse | undefined | void) {
+async function writeResponse(res: ServerResponse, result: HttpResponseInit | HttpResponseInstance | undefined | void) {
   if (!result) {
     res.writeHead(204).end();
     return;

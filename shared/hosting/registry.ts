@@ -1,11 +1,9 @@
 import { createRequire } from 'node:module';
-import {
-  app,
-  type HttpHandler,
-  type HttpMethod,
-  type ServiceBusQueueHandler,
-  type TimerHandler,
-} from '@azure/functions';
+import azureFunctions from '@azure/functions';
+import type { HttpHandler, HttpMethod, ServiceBusQueueHandler, TimerHandler } from '@azure/functions';
+
+// @azure/functions is a bundled CommonJS module: Node's ESM loader cannot see its named exports.
+const { app } = azureFunctions;
 
 /**
  * One list of function definitions shared by the Azure Functions registrations and the local
