@@ -112,7 +112,9 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
 
     if (options.seedDemo) {
       await seedDemoSubscription(services);
-      log(`[local] seeded demo subscription ${DEMO_SUBSCRIPTION.subscriptionId} for ${DEMO_SUBSCRIPTION.mailboxEmail} (see requests.http)`);
+      log(
+        `[local] seeded demo subscription ${DEMO_SUBSCRIPTION.subscriptionId} for ${DEMO_SUBSCRIPTION.mailboxEmail} (see requests.http)`,
+      );
     }
 
     const server = createServer((req, res) => {
@@ -154,7 +156,11 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
               invocationId: randomUUID(),
               functionName: def.name,
               logHandler: logHandlerFor(def.name),
-              triggerMetadata: { messageId: meta.messageId, deliveryCount: meta.deliveryCount, enqueuedTimeUtc: meta.enqueuedAt?.toISOString() },
+              triggerMetadata: {
+                messageId: meta.messageId,
+                deliveryCount: meta.deliveryCount,
+                enqueuedTimeUtc: meta.enqueuedAt?.toISOString(),
+              },
             });
             await def.handler(body, context);
           });
@@ -173,33 +179,36 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
         const arm = () => {
           if (stopped) return;
           const next = schedule.next(new Date());
-          timer = setTimeout(() => {
-            const context = new InvocationContext({
-              invocationId: randomUUID(),
-              functionName: def.name,
-              logHandler: logHandlerFor(def.name),
-            });
-            const fired = new Date();
-            Promise.resolve(
-              def.handler(
-                {
-                  isPastDue: false,
-                  schedule: { adjustForDST: false },
-                  scheduleStatus: {
-                    last: last.toISOString(),
-                    next: schedule.next(fired).toISOString(),
-                    lastUpdated: fired.toISOString(),
-                  },
-                },
-                context,
-              ),
-            )
-              .catch((error: unknown) => context.error(`timer run failed: ${String(error)}`))
-              .finally(() => {
-                last = fired;
-                arm();
+          timer = setTimeout(
+            () => {
+              const context = new InvocationContext({
+                invocationId: randomUUID(),
+                functionName: def.name,
+                logHandler: logHandlerFor(def.name),
               });
-          }, Math.max(0, next.getTime() - Date.now()));
+              const fired = new Date();
+              Promise.resolve(
+                def.handler(
+                  {
+                    isPastDue: false,
+                    schedule: { adjustForDST: false },
+                    scheduleStatus: {
+                      last: last.toISOString(),
+                      next: schedule.next(fired).toISOString(),
+                      lastUpdated: fired.toISOString(),
+                    },
+                  },
+                  context,
+                ),
+              )
+                .catch((error: unknown) => context.error(`timer run failed: ${String(error)}`))
+                .finally(() => {
+                  last = fired;
+                  arm();
+                });
+            },
+            Math.max(0, next.getTime() - Date.now()),
+          );
         };
         arm();
         stops.push(async () => {
@@ -212,7 +221,9 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     log(`[local] settings: ${JSON.stringify(describeSettings(env))}`);
     for (const def of definitions) {
       if (def.kind === 'http') {
-        log(`[local] ${def.name}: [${def.methods.join(',')}] ${url}/api/${def.route}${def.authLevel === 'anonymous' ? '' : ' (x-functions-key)'}`);
+        log(
+          `[local] ${def.name}: [${def.methods.join(',')}] ${url}/api/${def.route}${def.authLevel === 'anonymous' ? '' : ' (x-functions-key)'}`,
+        );
       } else if (def.kind === 'timer') {
         log(`[local] ${def.name}: timer ${resolveSettingExpression(def.schedule, env)}`);
       } else {
@@ -313,16 +324,23 @@ async function serveHttp(
   if (!match) {
     req.resume();
     res.writeHead(methodMismatch ? 405 : 404, { 'content-type': 'application/json' });
-    res.end(JSON.stringify({ error: { code: methodMismatch ? 'method_not_allowed' : 'not_found', message: 'No such route.' } }));
+    res.end(
+      JSON.stringify({
+        error: { code: methodMismatch ? 'method_not_allowed' : 'not_found', message: 'No such route.' },
+      }),
+    );
     return;
   }
   const { definition } = match.route;
   if (definition.authLevel !== 'anonymous') {
-    const presented = (req.headers['x-functions-key'] as string | undefined) ?? url.searchParams.get('code') ?? '';
+    const presented =
+      (req.headers['x-functions-key'] as string | undefined) ?? url.searchParams.get('code') ?? '';
     if (!sameSecret(presented, functionKey)) {
       req.resume();
       res.writeHead(401, { 'content-type': 'application/json' });
-      res.end(JSON.stringify({ error: { code: 'unauthorized', message: 'A valid function key is required.' } }));
+      res.end(
+        JSON.stringify({ error: { code: 'unauthorized', message: 'A valid function key is required.' } }),
+      );
       return;
     }
   }
@@ -371,7 +389,10 @@ function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
   });
 }
 
-async function writeResponse(res: ServerResponse, result: HttpResponseInit | HttpResponseInstance | undefined | void) {
+async function writeResponse(
+  res: ServerResponse,
+  result: HttpResponseInit | HttpResponseInstance | undefined | void,
+) {
   if (!result) {
     res.writeHead(204).end();
     return;
@@ -384,7 +405,7 @@ async function writeResponse(res: ServerResponse, result: HttpResponseInit | Htt
     return;
   }
   const headers: Record<string, string> = {};
-  new Headers(result.headers as ConstructorParameters<typeof Headers>[0]).forEach((value, key) => (headers[key] = value));
+  new Headers(result.headers).forEach((value, key) => (headers[key] = value));
   let payload: Buffer | string | undefined;
   if (result.jsonBody !== undefined) {
     payload = JSON.stringify(result.jsonBody);
@@ -395,7 +416,9 @@ async function writeResponse(res: ServerResponse, result: HttpResponseInit | Htt
   } else if (result.body instanceof Uint8Array) {
     payload = Buffer.from(result.body);
   } else if (result.body !== undefined && result.body !== null) {
-    payload = Buffer.from(await new Response(result.body as ConstructorParameters<typeof Response>[0]).arrayBuffer());
+    payload = Buffer.from(
+      await new Response(result.body as ConstructorParameters<typeof Response>[0]).arrayBuffer(),
+    );
   }
   res.writeHead(result.status ?? 200, headers);
   res.end(payload);

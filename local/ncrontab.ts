@@ -76,7 +76,9 @@ function parseField(part: string, field: (typeof FIELDS)[number], expression: st
       to = b ?? (stepText ? field.max : a!);
     }
     if (step < 1 || from < field.min || to > field.max || from > to) {
-      throw new Error(`NCRONTAB "${expression}": ${field.name} field "${part}" is out of range ${field.min}-${field.max}`);
+      throw new Error(
+        `NCRONTAB "${expression}": ${field.name} field "${part}" is out of range ${field.min}-${field.max}`,
+      );
     }
     for (let v = from; v <= to; v += step) values.add(v);
   }

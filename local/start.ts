@@ -9,7 +9,9 @@ const port = process.env.PORT ? Number(process.env.PORT) : 7071;
 
 try {
   const host = await startLocalHost({ port, seedDemo: true });
-  console.log(`[local] ready at ${host.url}/api — function key for admin routes: x-functions-key: ${host.functionKey}`);
+  console.log(
+    `[local] ready at ${host.url}/api — function key for admin routes: x-functions-key: ${host.functionKey}`,
+  );
   console.log('[local] press Ctrl-C to stop');
   let stopping = false;
   const shutdown = (signal: string) => {

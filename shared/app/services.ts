@@ -30,7 +30,10 @@ export async function buildServices(settings: Settings): Promise<Services> {
   const credential = needsCredential(settings) ? azureCredential(settings) : undefined;
   const stores =
     settings.tables.kind === 'connectionString'
-      ? createTableStores({ connectionString: settings.tables.connectionString, tablePrefix: settings.tables.tablePrefix })
+      ? createTableStores({
+          connectionString: settings.tables.connectionString,
+          tablePrefix: settings.tables.tablePrefix,
+        })
       : createTableStores({
           endpoint: settings.tables.endpoint,
           credential: credential!,

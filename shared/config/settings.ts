@@ -54,7 +54,8 @@ export const SETTINGS: readonly SettingSpec[] = [
   {
     name: 'ServiceBusConnection',
     secret: true,
-    description: 'Service Bus connection string. Either this or ServiceBusConnection__fullyQualifiedNamespace.',
+    description:
+      'Service Bus connection string. Either this or ServiceBusConnection__fullyQualifiedNamespace.',
   },
   {
     name: 'ServiceBusConnection__fullyQualifiedNamespace',
@@ -153,7 +154,9 @@ export function loadSettings(env: Env): Settings {
   const sbConnectionString = get('ServiceBusConnection');
   const sbNamespace = get('ServiceBusConnection__fullyQualifiedNamespace');
   if (sbConnectionString && sbNamespace) {
-    problems.push('ServiceBusConnection and ServiceBusConnection__fullyQualifiedNamespace: set only one of them');
+    problems.push(
+      'ServiceBusConnection and ServiceBusConnection__fullyQualifiedNamespace: set only one of them',
+    );
   } else if (sbConnectionString) {
     if (!/(^|;)\s*Endpoint=sb:\/\//i.test(sbConnectionString)) {
       problems.push(

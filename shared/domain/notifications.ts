@@ -16,7 +16,11 @@ import type {
 export const MAX_CLIENT_STATE_LENGTH = 128;
 /** Our own cap on items per POST: Graph batches far fewer; this bounds work per request. */
 export const MAX_ITEMS_PER_POST = 1000;
-export const LIFECYCLE_EVENTS: readonly LifecycleEvent[] = ['reauthorizationRequired', 'subscriptionRemoved', 'missed'];
+export const LIFECYCLE_EVENTS: readonly LifecycleEvent[] = [
+  'reauthorizationRequired',
+  'subscriptionRemoved',
+  'missed',
+];
 const CHANGE_TYPES = new Set(['created', 'updated', 'deleted']);
 /** Graph subscription ids are GUIDs; accept a little more but never Table-key-illegal characters. */
 const SUBSCRIPTION_ID = /^[A-Za-z0-9-]{1,64}$/;
@@ -152,7 +156,10 @@ function parseItem(raw: unknown): ParsedNotification | string {
     return 'message id missing or not printable';
   }
   const encrypted = item.encryptedContent;
-  if (encrypted !== undefined && (typeof encrypted !== 'object' || encrypted === null || Array.isArray(encrypted))) {
+  if (
+    encrypted !== undefined &&
+    (typeof encrypted !== 'object' || encrypted === null || Array.isArray(encrypted))
+  ) {
     return 'encryptedContent is not an object';
   }
   return {

@@ -37,7 +37,8 @@ export interface ServiceBusQueueFunctionDefinition {
   handler: ServiceBusQueueHandler;
 }
 
-export type FunctionDefinition = HttpFunctionDefinition | TimerFunctionDefinition | ServiceBusQueueFunctionDefinition;
+export type FunctionDefinition =
+  HttpFunctionDefinition | TimerFunctionDefinition | ServiceBusQueueFunctionDefinition;
 
 const definitions: FunctionDefinition[] = [];
 

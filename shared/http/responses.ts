@@ -32,7 +32,10 @@ export const badRequest = (message: string, code = 'invalid_request') => errorRe
 export function responseForError(error: unknown): HttpResponseInit {
   if (error instanceof ValidationError) return errorResponse(400, error.code, error.message);
   if (error instanceof AppError && error.code === 'dependency_failed') {
-    return { ...errorResponse(503, 'unavailable', 'A dependency is unavailable; retry later.'), headers: { ...SECURITY_HEADERS, 'Retry-After': '5' } };
+    return {
+      ...errorResponse(503, 'unavailable', 'A dependency is unavailable; retry later.'),
+      headers: { ...SECURITY_HEADERS, 'Retry-After': '5' },
+    };
   }
   return errorResponse(500, 'internal_error', 'Internal error.');
 }

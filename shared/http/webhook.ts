@@ -57,15 +57,25 @@ export async function handleGraphWebhook(
         `webhook ${kind}: accepted ${result.accepted} of ${result.received}, dropped ${JSON.stringify(result.dropped)}`,
       );
     }
-    if (result.accepted === 0 && droppedTotal === result.received && result.dropped.malformed === result.received) {
-      return errorResponse(400, 'invalid_notifications', 'No notification in "value" has the expected shape.');
+    if (
+      result.accepted === 0 &&
+      droppedTotal === result.received &&
+      result.dropped.malformed === result.received
+    ) {
+      return errorResponse(
+        400,
+        'invalid_notifications',
+        'No notification in "value" has the expected shape.',
+      );
     }
     // No body: telling a caller which subscription ids exist would help an attacker.
     return empty(202);
   } catch (error) {
     if (error instanceof PayloadError) return errorResponse(400, 'invalid_notifications', error.message);
     const err = ensureError(error);
-    context.error(`webhook ${kind}: could not enqueue; answering 503 so Graph retries: ${err.name}: ${err.message}`);
+    context.error(
+      `webhook ${kind}: could not enqueue; answering 503 so Graph retries: ${err.name}: ${err.message}`,
+    );
     return {
       status: 503,
       jsonBody: { error: { code: 'unavailable', message: 'Could not accept notifications; retry later.' } },
@@ -75,5 +85,9 @@ export async function handleGraphWebhook(
 }
 
 function tooLarge(): HttpResponseInit {
-  return errorResponse(413, 'payload_too_large', `Body must be at most ${MAX_NOTIFICATION_BODY_BYTES} bytes.`);
+  return errorResponse(
+    413,
+    'payload_too_large',
+    `Body must be at most ${MAX_NOTIFICATION_BODY_BYTES} bytes.`,
+  );
 }

@@ -2,8 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { startLocalHost, type LocalHost } from '../../../local/host.js';
-import type { SubscriptionRecord } from '../../../shared/domain/model.js';
-import { graphChangeNotification, graphLifecycleNotification, subscriptionRecord } from '../../support/fakes.js';
+import {
+  graphChangeNotification,
+  graphLifecycleNotification,
+  subscriptionRecord,
+} from '../../support/fakes.js';
 
 /**
  * The webhook over the wire: the local runner serves the registered functions, with real
@@ -58,21 +61,30 @@ async function drain(): Promise<ServiceBusReceivedMessage[]> {
   return all;
 }
 
-function post(path: string, body: string | undefined, headers: Record<string, string> = { 'content-type': 'application/json' }) {
+function post(
+  path: string,
+  body: string | undefined,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+) {
   return fetch(`${host.url}${path}`, { method: 'POST', headers, ...(body !== undefined ? { body } : {}) });
 }
 
 const notificationsOf = (...items: Record<string, unknown>[]) => JSON.stringify({ value: items });
 
 describe('validation handshake', () => {
-  it.each(['/api/notifications', '/api/lifecycle'])('%s echoes the decoded token as text/plain', async (path) => {
-    const token = 'Validation: Testing client application reachability for subscription Request-Id: 1c2d';
-    const res = await post(`${path}?validationToken=${encodeURIComponent(token)}`, '', { 'content-type': 'text/plain' });
-    expect(res.status).toBe(200);
-    expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
-    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
-    expect(await res.text()).toBe(token);
-  });
+  it.each(['/api/notifications', '/api/lifecycle'])(
+    '%s echoes the decoded token as text/plain',
+    async (path) => {
+      const token = 'Validation: Testing client application reachability for subscription Request-Id: 1c2d';
+      const res = await post(`${path}?validationToken=${encodeURIComponent(token)}`, '', {
+        'content-type': 'text/plain',
+      });
+      expect(res.status).toBe(200);
+      expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(await res.text()).toBe(token);
+    },
+  );
 
   it('returns a <script> token as inert text, never HTML', async () => {
     const token = '<script>alert(1)</script>';
@@ -92,7 +104,9 @@ describe('validation handshake', () => {
     expect((await post(`/api/notifications?validationToken=${'a'.repeat(1024)}`, '')).status).toBe(200);
     const tooLong = await post(`/api/notifications?validationToken=${'a'.repeat(1025)}`, '');
     expect(tooLong.status).toBe(400);
-    expect(((await tooLong.json()) as { error: { code: string } }).error.code).toBe('invalid_validation_token');
+    expect(((await tooLong.json()) as { error: { code: string } }).error.code).toBe(
+      'invalid_validation_token',
+    );
     expect((await post('/api/notifications?validationToken=', '')).status).toBe(400);
   });
 });
@@ -120,7 +134,9 @@ describe('POST /api/notifications', () => {
         graphChangeNotification(subA, 'good-1'),
         graphChangeNotification(subA, 'wrong-secret', { clientState: 'nope' }),
         graphChangeNotification(subB, 'good-2'),
-        graphChangeNotification(subB, 'unknown-sub', { subscriptionId: 'ffffffff-0000-0000-0000-000000000000' }),
+        graphChangeNotification(subB, 'unknown-sub', {
+          subscriptionId: 'ffffffff-0000-0000-0000-000000000000',
+        }),
         { subscriptionId: subA.subscriptionId, changeType: 'created' },
         graphChangeNotification(subA, 'other-tenant', { tenantId: '00000000-1111-2222-3333-444444444444' }),
       ),
@@ -138,10 +154,23 @@ describe('POST /api/notifications', () => {
   });
 
   it('answers 202 and enqueues nothing for a wrong clientState or an unknown subscription', async () => {
-    expect((await post('/api/notifications', notificationsOf(graphChangeNotification(subA, 'x', { clientState: 'guess' })))).status).toBe(202);
     expect(
-      (await post('/api/notifications', notificationsOf(graphChangeNotification(subA, 'y', { subscriptionId: 'abcdef00-0000-0000-0000-000000000000' }))))
-        .status,
+      (
+        await post(
+          '/api/notifications',
+          notificationsOf(graphChangeNotification(subA, 'x', { clientState: 'guess' })),
+        )
+      ).status,
+    ).toBe(202);
+    expect(
+      (
+        await post(
+          '/api/notifications',
+          notificationsOf(
+            graphChangeNotification(subA, 'y', { subscriptionId: 'abcdef00-0000-0000-0000-000000000000' }),
+          ),
+        )
+      ).status,
     ).toBe(202);
     expect(await drain()).toHaveLength(0);
   });
@@ -163,20 +192,28 @@ describe('POST /api/notifications', () => {
   });
 
   it('rejects a wrong content type with 415', async () => {
-    const res = await post('/api/notifications', notificationsOf(graphChangeNotification(subA, 'ct')), { 'content-type': 'text/html' });
+    const res = await post('/api/notifications', notificationsOf(graphChangeNotification(subA, 'ct')), {
+      'content-type': 'text/html',
+    });
     expect(res.status).toBe(415);
     expect(await drain()).toHaveLength(0);
   });
 
   it('rejects a body over 1 MiB with 413 and enqueues nothing', async () => {
     const padding = 'x'.repeat(1024 * 1024);
-    const res = await post('/api/notifications', notificationsOf(graphChangeNotification(subA, 'big', { padding })));
+    const res = await post(
+      '/api/notifications',
+      notificationsOf(graphChangeNotification(subA, 'big', { padding })),
+    );
     expect(res.status).toBe(413);
     expect(await drain()).toHaveLength(0);
   });
 
   it('ignores the body of a handshake even if it looks like notifications', async () => {
-    const res = await post(`/api/notifications?validationToken=tok`, notificationsOf(graphChangeNotification(subA, 'hs')));
+    const res = await post(
+      `/api/notifications?validationToken=tok`,
+      notificationsOf(graphChangeNotification(subA, 'hs')),
+    );
     expect(await res.text()).toBe('tok');
     expect(await drain()).toHaveLength(0);
   });
@@ -198,7 +235,9 @@ describe('POST /api/lifecycle', () => {
       ),
     );
     expect(res.status).toBe(202);
-    const bodies = (await drain()).map((m) => m.body as { type: string; lifecycleEvent: string; mailboxEmail: string });
+    const bodies = (await drain()).map(
+      (m) => m.body as { type: string; lifecycleEvent: string; mailboxEmail: string },
+    );
     expect(bodies.map((b) => [b.type, b.lifecycleEvent, b.mailboxEmail]).sort()).toEqual(
       [
         ['lifecycle', 'missed', subA.mailboxEmail],
@@ -211,14 +250,20 @@ describe('POST /api/lifecycle', () => {
   it('drops lifecycle events with a wrong clientState and change notifications sent to it', async () => {
     const res = await post(
       '/api/lifecycle',
-      notificationsOf(graphLifecycleNotification(subA, 'missed', { clientState: 'wrong' }), graphChangeNotification(subA, 'm')),
+      notificationsOf(
+        graphLifecycleNotification(subA, 'missed', { clientState: 'wrong' }),
+        graphChangeNotification(subA, 'm'),
+      ),
     );
     expect(res.status).toBe(202);
     expect(await drain()).toHaveLength(0);
   });
 
   it('refuses unknown lifecycle events when nothing else is valid', async () => {
-    const res = await post('/api/lifecycle', notificationsOf(graphLifecycleNotification(subA, 'selfDestruct')));
+    const res = await post(
+      '/api/lifecycle',
+      notificationsOf(graphLifecycleNotification(subA, 'selfDestruct')),
+    );
     expect(res.status).toBe(400);
   });
 });

@@ -6,7 +6,8 @@ import { ConfigError } from '../../../shared/errors.js';
 const local = {
   TABLES_CONNECTION_STRING:
     'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0LWtleQ==;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;',
-  ServiceBusConnection: 'Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=Root;SharedAccessKey=topsecretkey;UseDevelopmentEmulator=true',
+  ServiceBusConnection:
+    'Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=Root;SharedAccessKey=topsecretkey;UseDevelopmentEmulator=true',
 };
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -38,8 +39,15 @@ describe('loadSettings', () => {
       ServiceBusConnection__fullyQualifiedNamespace: 'sb-abc.servicebus.windows.net',
       AZURE_CLIENT_ID: '11111111-1111-1111-1111-111111111111',
     });
-    expect(settings.tables).toEqual({ kind: 'endpoint', endpoint: 'https://stabc.table.core.windows.net', tablePrefix: 'mailpush' });
-    expect(settings.serviceBus).toEqual({ kind: 'namespace', fullyQualifiedNamespace: 'sb-abc.servicebus.windows.net' });
+    expect(settings.tables).toEqual({
+      kind: 'endpoint',
+      endpoint: 'https://stabc.table.core.windows.net',
+      tablePrefix: 'mailpush',
+    });
+    expect(settings.serviceBus).toEqual({
+      kind: 'namespace',
+      fullyQualifiedNamespace: 'sb-abc.servicebus.windows.net',
+    });
     expect(settings.managedIdentityClientId).toBe('11111111-1111-1111-1111-111111111111');
   });
 
@@ -61,11 +69,15 @@ describe('loadSettings', () => {
   });
 
   it('refuses both forms of one connection', () => {
-    expect(problemsOf({ ...local, TABLES_ENDPOINT: 'https://x.table.core.windows.net' }).join()).toMatch(/set only one/);
+    expect(problemsOf({ ...local, TABLES_ENDPOINT: 'https://x.table.core.windows.net' }).join()).toMatch(
+      /set only one/,
+    );
   });
 
   it('refuses a plain-http table endpoint', () => {
-    expect(problemsOf({ ...local, TABLES_CONNECTION_STRING: '', TABLES_ENDPOINT: 'http://x' }).join()).toMatch(/https URL/);
+    expect(
+      problemsOf({ ...local, TABLES_CONNECTION_STRING: '', TABLES_ENDPOINT: 'http://x' }).join(),
+    ).toMatch(/https URL/);
   });
 
   it('never echoes secret values in its errors', () => {

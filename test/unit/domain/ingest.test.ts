@@ -20,20 +20,34 @@ const subB = subscriptionRecord({
 function setup() {
   const subscriptions = new InMemorySubscriptionLookup().add(subA).add(subB);
   const queue = new InMemoryNotificationQueue();
-  return { subscriptions, queue, deps: { subscriptions, queue, now: () => new Date('2026-11-23T10:00:00Z') } };
+  return {
+    subscriptions,
+    queue,
+    deps: { subscriptions, queue, now: () => new Date('2026-11-23T10:00:00Z') },
+  };
 }
 
 describe('ingestNotifications', () => {
   it('enqueues every genuine notification of one POST in a single send', async () => {
     const { queue, deps } = setup();
     const result = await ingestNotifications(
-      { value: [graphChangeNotification(subA, 'm1'), graphChangeNotification(subB, 'm2'), graphChangeNotification(subA, 'm3')] },
+      {
+        value: [
+          graphChangeNotification(subA, 'm1'),
+          graphChangeNotification(subB, 'm2'),
+          graphChangeNotification(subA, 'm3'),
+        ],
+      },
       'change',
       deps,
     );
     expect(result).toEqual({ received: 3, accepted: 3, dropped: {} });
     expect(queue.sent).toHaveLength(1);
-    expect(queue.messages.map((m) => m.body.mailboxEmail)).toEqual([subA.mailboxEmail, subB.mailboxEmail, subA.mailboxEmail]);
+    expect(queue.messages.map((m) => m.body.mailboxEmail)).toEqual([
+      subA.mailboxEmail,
+      subB.mailboxEmail,
+      subA.mailboxEmail,
+    ]);
   });
 
   it('drops and counts invalid items, enqueuing only the valid ones', async () => {
@@ -43,7 +57,9 @@ describe('ingestNotifications', () => {
         value: [
           graphChangeNotification(subA, 'ok1'),
           graphChangeNotification(subA, 'bad-secret', { clientState: 'guess' }),
-          graphChangeNotification(subA, 'unknown', { subscriptionId: '99999999-0000-0000-0000-000000000000' }),
+          graphChangeNotification(subA, 'unknown', {
+            subscriptionId: '99999999-0000-0000-0000-000000000000',
+          }),
           { junk: true },
           graphChangeNotification(subB, 'ok2'),
         ],
@@ -53,12 +69,19 @@ describe('ingestNotifications', () => {
     );
     expect(result.accepted).toBe(2);
     expect(result.dropped).toEqual({ client_state_mismatch: 1, unknown_subscription: 1, malformed: 1 });
-    expect(queue.messages.map((m) => (m.body.type === 'change' ? m.body.messageId : ''))).toEqual(['ok1', 'ok2']);
+    expect(queue.messages.map((m) => (m.body.type === 'change' ? m.body.messageId : ''))).toEqual([
+      'ok1',
+      'ok2',
+    ]);
   });
 
   it('sends nothing when nothing is valid', async () => {
     const { queue, deps } = setup();
-    const result = await ingestNotifications({ value: [graphChangeNotification(subA, 'x', { clientState: 'no' })] }, 'change', deps);
+    const result = await ingestNotifications(
+      { value: [graphChangeNotification(subA, 'x', { clientState: 'no' })] },
+      'change',
+      deps,
+    );
     expect(result.accepted).toBe(0);
     expect(queue.sent).toHaveLength(0);
   });
@@ -74,7 +97,9 @@ describe('ingestNotifications', () => {
   it('accepts lifecycle events on either URL but change notifications only on the notifications URL', async () => {
     const { queue, deps } = setup();
     const result = await ingestNotifications(
-      { value: [graphLifecycleNotification(subA, 'subscriptionRemoved'), graphChangeNotification(subA, 'm1')] },
+      {
+        value: [graphLifecycleNotification(subA, 'subscriptionRemoved'), graphChangeNotification(subA, 'm1')],
+      },
       'lifecycle',
       deps,
     );
@@ -91,17 +116,17 @@ describe('ingestNotifications', () => {
   it('propagates a queue failure so the webhook answers 503 and Graph retries', async () => {
     const { queue, deps } = setup();
     queue.failWith = new Error('broker down');
-    await expect(ingestNotifications({ value: [graphChangeNotification(subA, 'm1')] }, 'change', deps)).rejects.toThrow(
-      'broker down',
-    );
+    await expect(
+      ingestNotifications({ value: [graphChangeNotification(subA, 'm1')] }, 'change', deps),
+    ).rejects.toThrow('broker down');
   });
 
   it('propagates a storage failure rather than dropping notifications it could not check', async () => {
     const { subscriptions, queue, deps } = setup();
     subscriptions.failWith = new Error('table down');
-    await expect(ingestNotifications({ value: [graphChangeNotification(subA, 'm1')] }, 'change', deps)).rejects.toThrow(
-      'table down',
-    );
+    await expect(
+      ingestNotifications({ value: [graphChangeNotification(subA, 'm1')] }, 'change', deps),
+    ).rejects.toThrow('table down');
     expect(queue.sent).toHaveLength(0);
   });
 });

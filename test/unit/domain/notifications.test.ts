@@ -8,7 +8,11 @@ import {
   toQueuedNotification,
   MAX_ITEMS_PER_POST,
 } from '../../../shared/domain/notifications.js';
-import { graphChangeNotification, graphLifecycleNotification, subscriptionRecord } from '../../support/fakes.js';
+import {
+  graphChangeNotification,
+  graphLifecycleNotification,
+  subscriptionRecord,
+} from '../../support/fakes.js';
 
 const sub = subscriptionRecord();
 
@@ -25,14 +29,16 @@ describe('parseNotificationPayload', () => {
   });
 
   it('rejects more items than one POST may carry', () => {
-    const value = Array.from({ length: MAX_ITEMS_PER_POST + 1 }, (_, i) => graphChangeNotification(sub, `m${i}`));
+    const value = Array.from({ length: MAX_ITEMS_PER_POST + 1 }, (_, i) =>
+      graphChangeNotification(sub, `m${i}`),
+    );
     expect(() => parseNotificationPayload({ value })).toThrow(/at most/);
   });
 
   it('rejects validationTokens that are not strings', () => {
-    expect(() => parseNotificationPayload({ value: [graphChangeNotification(sub, 'm1')], validationTokens: [1] })).toThrow(
-      /validationTokens/,
-    );
+    expect(() =>
+      parseNotificationPayload({ value: [graphChangeNotification(sub, 'm1')], validationTokens: [1] }),
+    ).toThrow(/validationTokens/);
   });
 
   it('parses a Graph message notification', () => {
@@ -53,7 +59,9 @@ describe('parseNotificationPayload', () => {
   it('takes the message id from the resource when resourceData is absent', () => {
     const item = graphChangeNotification(sub, 'AAMkFromResource');
     delete item.resourceData;
-    expect(parseNotificationPayload({ value: [item] }).items[0]).toMatchObject({ messageId: 'AAMkFromResource' });
+    expect(parseNotificationPayload({ value: [item] }).items[0]).toMatchObject({
+      messageId: 'AAMkFromResource',
+    });
   });
 
   it('parses lifecycle notifications', () => {
@@ -69,7 +77,10 @@ describe('parseNotificationPayload', () => {
     ['resource not a message', { ...graphChangeNotification(sub, 'm'), resource: 'Users/x/Events/y' }],
     ['clientState not a string', { ...graphChangeNotification(sub, 'm'), clientState: 42 }],
     ['unknown lifecycle event', graphLifecycleNotification(sub, 'explode')],
-    ['message id with control characters', { ...graphChangeNotification(sub, 'm'), resourceData: { id: 'a\nb' } }],
+    [
+      'message id with control characters',
+      { ...graphChangeNotification(sub, 'm'), resourceData: { id: 'a\nb' } },
+    ],
     ['a <script> tenant id', { ...graphChangeNotification(sub, 'm'), tenantId: '<script>' }],
   ])('counts an item with %s as malformed and keeps the rest', (_name, bad) => {
     const parsed = parseNotificationPayload({ value: [bad, graphChangeNotification(sub, 'ok')] });
@@ -98,22 +109,29 @@ describe('checkAgainstSubscription', () => {
     expect(checkAgainstSubscription(parse(graphChangeNotification(sub, 'm')), sub)).toBeUndefined();
   });
   it('drops unknown subscriptions, wrong clientState, tenant and resource owner', () => {
-    expect(checkAgainstSubscription(parse(graphChangeNotification(sub, 'm')), undefined)).toBe('unknown_subscription');
-    expect(checkAgainstSubscription(parse(graphChangeNotification(sub, 'm', { clientState: 'guess' })), sub)).toBe(
-      'client_state_mismatch',
+    expect(checkAgainstSubscription(parse(graphChangeNotification(sub, 'm')), undefined)).toBe(
+      'unknown_subscription',
     );
+    expect(
+      checkAgainstSubscription(parse(graphChangeNotification(sub, 'm', { clientState: 'guess' })), sub),
+    ).toBe('client_state_mismatch');
     expect(
       checkAgainstSubscription(
         parse(graphChangeNotification(sub, 'm', { tenantId: '00000000-0000-0000-0000-000000000000' })),
         sub,
       ),
     ).toBe('tenant_mismatch');
-    expect(checkAgainstSubscription(parse(graphChangeNotification(sub, 'm', { resource: 'Users/other/Messages/m' })), sub)).toBe(
-      'resource_mismatch',
-    );
+    expect(
+      checkAgainstSubscription(
+        parse(graphChangeNotification(sub, 'm', { resource: 'Users/other/Messages/m' })),
+        sub,
+      ),
+    ).toBe('resource_mismatch');
   });
   it('compares user ids case-insensitively (Graph capitalises resources its own way)', () => {
-    const item = parse(graphChangeNotification(sub, 'm', { resource: `Users/${sub.userId.toUpperCase()}/Messages/m` }));
+    const item = parse(
+      graphChangeNotification(sub, 'm', { resource: `Users/${sub.userId.toUpperCase()}/Messages/m` }),
+    );
     expect(checkAgainstSubscription(item, sub)).toBeUndefined();
   });
 });
@@ -125,7 +143,9 @@ describe('dedupKeyFor and toQueuedNotification', () => {
     expect(dedupKeyFor(parse(graphChangeNotification(sub, 'm1')))).toBe(a);
     expect(dedupKeyFor(parse(graphChangeNotification(sub, 'm2')))).not.toBe(a);
     expect(dedupKeyFor(parse(graphChangeNotification(sub, 'm1', { changeType: 'updated' })))).not.toBe(a);
-    expect(dedupKeyFor(parse(graphChangeNotification(sub, 'm1', { subscriptionId: 'other-sub' })))).not.toBe(a);
+    expect(dedupKeyFor(parse(graphChangeNotification(sub, 'm1', { subscriptionId: 'other-sub' })))).not.toBe(
+      a,
+    );
     expect(a.length).toBeLessThanOrEqual(128);
   });
   it('keys lifecycle events by event and expiry', () => {
@@ -133,12 +153,21 @@ describe('dedupKeyFor and toQueuedNotification', () => {
     expect(dedupKeyFor(parse(graphLifecycleNotification(sub, 'missed')))).not.toBe(a);
     expect(
       dedupKeyFor(
-        parse(graphLifecycleNotification(sub, 'reauthorizationRequired', { subscriptionExpirationDateTime: '2027-01-01T00:00:00Z' })),
+        parse(
+          graphLifecycleNotification(sub, 'reauthorizationRequired', {
+            subscriptionExpirationDateTime: '2027-01-01T00:00:00Z',
+          }),
+        ),
       ),
     ).not.toBe(a);
   });
   it('never puts the clientState on the queue', () => {
-    const queued = toQueuedNotification(parse(graphChangeNotification(sub, 'm1')), sub, new Date(0), undefined);
+    const queued = toQueuedNotification(
+      parse(graphChangeNotification(sub, 'm1')),
+      sub,
+      new Date(0),
+      undefined,
+    );
     expect(JSON.stringify(queued)).not.toContain(sub.clientState);
     expect(queued.body).toMatchObject({ type: 'change', mailboxEmail: sub.mailboxEmail, messageId: 'm1' });
   });

@@ -4,7 +4,9 @@ import { InMemorySubscriptionLookup, subscriptionRecord } from '../../support/fa
 
 function setup(options: Partial<{ knownTtlMs: number; unknownTtlMs: number; maxEntries: number }> = {}) {
   let now = 0;
-  const inner = new InMemorySubscriptionLookup().add(subscriptionRecord({ subscriptionId: 'a' })).add(subscriptionRecord({ subscriptionId: 'b' }));
+  const inner = new InMemorySubscriptionLookup()
+    .add(subscriptionRecord({ subscriptionId: 'a' }))
+    .add(subscriptionRecord({ subscriptionId: 'b' }));
   const cache = new CachedSubscriptionLookup(inner, {
     knownTtlMs: 1000,
     unknownTtlMs: 100,
@@ -38,7 +40,11 @@ describe('CachedSubscriptionLookup', () => {
 
   it('shares one read between concurrent misses', async () => {
     const { inner, cache } = setup();
-    const results = await Promise.all([cache.getSubscription('a'), cache.getSubscription('a'), cache.getSubscription('a')]);
+    const results = await Promise.all([
+      cache.getSubscription('a'),
+      cache.getSubscription('a'),
+      cache.getSubscription('a'),
+    ]);
     expect(inner.reads).toBe(1);
     expect(results.every((r) => r?.subscriptionId === 'a')).toBe(true);
   });

@@ -38,10 +38,16 @@ function setup() {
 describe('handleGraphWebhook', () => {
   it('answers the handshake with the decoded token as text/plain', async () => {
     const { post, queue } = setup();
-    const res = await post({ query: { validationToken: 'Validation: Testing client application reachability' }, headers: { 'content-type': 'text/plain' } });
+    const res = await post({
+      query: { validationToken: 'Validation: Testing client application reachability' },
+      headers: { 'content-type': 'text/plain' },
+    });
     expect(res.status).toBe(200);
     expect(res.body).toBe('Validation: Testing client application reachability');
-    expect(res.headers).toMatchObject({ 'Content-Type': 'text/plain; charset=utf-8', 'X-Content-Type-Options': 'nosniff' });
+    expect(res.headers).toMatchObject({
+      'Content-Type': 'text/plain; charset=utf-8',
+      'X-Content-Type-Options': 'nosniff',
+    });
     expect(queue.sent).toHaveLength(0);
   });
 
@@ -57,7 +63,9 @@ describe('handleGraphWebhook', () => {
   it('logs drop counts without the clientState that was presented', async () => {
     const { post, logs } = setup();
     const res = await post({
-      body: JSON.stringify({ value: [graphChangeNotification(sub, 'm1', { clientState: 'attacker-guess-123' })] }),
+      body: JSON.stringify({
+        value: [graphChangeNotification(sub, 'm1', { clientState: 'attacker-guess-123' })],
+      }),
     });
     expect(res.status).toBe(202);
     expect(logs.join('\n')).toContain('client_state_mismatch');
@@ -67,7 +75,10 @@ describe('handleGraphWebhook', () => {
 
   it('rejects a declared oversize body before reading it', async () => {
     const { post } = setup();
-    const res = await post({ body: '{}', headers: { 'content-length': String(MAX_NOTIFICATION_BODY_BYTES + 1) } });
+    const res = await post({
+      body: '{}',
+      headers: { 'content-length': String(MAX_NOTIFICATION_BODY_BYTES + 1) },
+    });
     expect(res.status).toBe(413);
   });
 

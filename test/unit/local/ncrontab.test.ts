@@ -16,7 +16,10 @@ describe('parseNcrontab', () => {
     expect(schedule.next(at('2026-11-27T17:00:31Z')).toISOString()).toBe('2026-11-30T09:00:30.000Z');
     expect(schedule.next(at('2026-11-30T09:00:30Z')).toISOString()).toBe('2026-11-30T13:00:30.000Z');
   });
-  it.each(['* * * * *', '61 * * * * *', '*/0 * * * * *', 'a * * * * *', '5-1 * * * * *'])('rejects "%s"', (expr) => {
-    expect(() => parseNcrontab(expr)).toThrow(/NCRONTAB/);
-  });
+  it.each(['* * * * *', '61 * * * * *', '*/0 * * * * *', 'a * * * * *', '5-1 * * * * *'])(
+    'rejects "%s"',
+    (expr) => {
+      expect(() => parseNcrontab(expr)).toThrow(/NCRONTAB/);
+    },
+  );
 });
