@@ -9,11 +9,18 @@ export interface SubscriptionCacheOptions {
   /** Entries kept; the oldest are evicted first. */
   maxEntries: number;
   now: () => number;
+  /**
+   * Fraction of a known entry's TTL after which a lookup still answers from memory but
+   * re-reads storage in the background, so hot subscriptions never block on a table read.
+   * 1 disables refresh-ahead. Default 0.75.
+   */
+  refreshAheadRatio?: number;
 }
 
 interface Entry {
   record: SubscriptionRecord | undefined;
   expiresAt: number;
+  refreshAt: number;
 }
 
 /**
@@ -34,16 +41,29 @@ export class CachedSubscriptionLookup implements SubscriptionLookup {
   async getSubscription(subscriptionId: string): Promise<SubscriptionRecord | undefined> {
     const now = this.options.now();
     const entry = this.entries.get(subscriptionId);
-    if (entry && entry.expiresAt > now) return entry.record;
+    if (entry && entry.expiresAt > now) {
+      if (entry.refreshAt <= now && !this.pending.has(subscriptionId)) {
+        // Background refresh; a failure just leaves the entry to expire normally.
+        this.read(subscriptionId).catch(() => undefined);
+      }
+      return entry.record;
+    }
     if (entry) this.entries.delete(subscriptionId);
+    return this.pending.get(subscriptionId) ?? this.read(subscriptionId);
+  }
 
-    const inFlight = this.pending.get(subscriptionId);
-    if (inFlight) return inFlight;
+  private read(subscriptionId: string): Promise<SubscriptionRecord | undefined> {
     const read = this.inner
       .getSubscription(subscriptionId)
       .then((record) => {
         const ttl = record ? this.options.knownTtlMs : this.options.unknownTtlMs;
-        if (ttl > 0) this.remember(subscriptionId, { record, expiresAt: this.options.now() + ttl });
+        if (ttl > 0) {
+          const now = this.options.now();
+          const ratio = record ? (this.options.refreshAheadRatio ?? 0.75) : 1;
+          this.remember(subscriptionId, { record, expiresAt: now + ttl, refreshAt: now + ttl * ratio });
+        } else {
+          this.entries.delete(subscriptionId);
+        }
         return record;
       })
       .finally(() => this.pending.delete(subscriptionId));

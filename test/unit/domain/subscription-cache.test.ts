@@ -81,4 +81,28 @@ describe('CachedSubscriptionLookup', () => {
     await cache.getSubscription('a');
     expect(inner.reads).toBe(2);
   });
+
+  it('refreshes a hot entry in the background before it expires, without blocking', async () => {
+    const { inner, cache, advance } = setup({ knownTtlMs: 1000 });
+    await cache.getSubscription('a');
+    advance(800); // past 75% of the TTL
+    inner.records.set('a', subscriptionRecord({ subscriptionId: 'a', clientState: 'rotated' }));
+    const served = await cache.getSubscription('a');
+    expect(served?.clientState).not.toBe('rotated'); // answered from memory
+    await new Promise((r) => setImmediate(r));
+    expect(inner.reads).toBe(2);
+    advance(500); // beyond the original expiry, before the refreshed entry is due for refresh
+    expect((await cache.getSubscription('a'))?.clientState).toBe('rotated');
+    expect(inner.reads).toBe(2);
+  });
+
+  it('drops an entry when a background refresh finds the subscription deleted', async () => {
+    const { inner, cache, advance } = setup({ knownTtlMs: 1000, unknownTtlMs: 100 });
+    await cache.getSubscription('a');
+    advance(800);
+    inner.records.delete('a');
+    await cache.getSubscription('a');
+    await new Promise((r) => setImmediate(r));
+    expect(await cache.getSubscription('a')).toBeUndefined();
+  });
 });

@@ -1,0 +1,88 @@
+/**
+ * Child process of bench/webhook.ts: the webhook under test (the local runner with its real
+ * adapters) plus a naive baseline, so their CPU is measured apart from the load generator.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { startLocalHost } from '../local/host.js';
+import { ingestNotifications } from '../shared/domain/ingest.js';
+import type { SubscriptionRecord } from '../shared/domain/model.js';
+import { createServiceBusClient, ServiceBusNotificationQueue } from '../shared/queue/notification-queue.js';
+
+const SUBSCRIPTIONS = Number(process.env.BENCH_SUBSCRIPTIONS ?? 1000);
+/** What public samples do before acknowledging: fetch the message from Graph (~100 ms). */
+const NAIVE_FETCH_MS = 100;
+
+const host = await startLocalHost({ port: 0, quiet: true, log: () => {}, startTimers: false, startQueueTriggers: false });
+const tenantId = randomUUID();
+const subscriptions: SubscriptionRecord[] = Array.from({ length: SUBSCRIPTIONS }, (_, i) => {
+  const userId = randomUUID();
+  return {
+    subscriptionId: randomUUID(),
+    mailboxEmail: `user${i}@contoso.example`,
+    userId,
+    tenantId,
+    clientState: randomBytes(32).toString('base64url'),
+    resource: `users/${userId}/mailFolders('Inbox')/messages`,
+    expiresAt: new Date(Date.now() + 3 * 24 * 3600_000).toISOString(),
+    createdAt: new Date().toISOString(),
+  };
+});
+for (let i = 0; i < subscriptions.length; i += 50) {
+  await Promise.all(subscriptions.slice(i, i + 50).map((s) => host.services.subscriptions.insertSubscription(s)));
+}
+
+// Naive baseline: validate, then fetch each message (simulated) before answering, enqueueing one by one.
+const naiveClient = createServiceBusClient({ connectionString: host.env.ServiceBusConnection! });
+const naiveSender = new ServiceBusNotificationQueue(naiveClient, host.env.NOTIFICATION_QUEUE_NAME ?? 'mail-notifications');
+const naive = createServer((req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (c: Buffer) => chunks.push(c));
+  req.on('end', () => {
+    void (async () => {
+      try {
+        const body: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+        await ingestNotifications(body, 'change', {
+          subscriptions: host.services.subscriptionLookup,
+          now: () => new Date(),
+          queue: {
+            enqueue: async (messages) => {
+              for (const message of messages) {
+                await new Promise((r) => setTimeout(r, NAIVE_FETCH_MS));
+                await naiveSender.enqueue([message]);
+              }
+            },
+          },
+        });
+        res.writeHead(202).end();
+      } catch {
+        res.writeHead(500).end();
+      }
+    })();
+  });
+});
+await new Promise<void>((resolve) => naive.listen(0, '127.0.0.1', resolve));
+
+process.on('message', (message: { type: string }) => {
+  if (message.type === 'cpu') process.send?.({ type: 'cpu', usage: process.cpuUsage() });
+  if (message.type === 'stop') {
+    naive.close();
+    void naiveSender
+      .close()
+      .then(() => naiveClient.close())
+      .then(() => host.stop())
+      .then(() => process.exit(0));
+  }
+});
+process.send?.({
+  type: 'ready',
+  url: host.url,
+  naiveUrl: `http://127.0.0.1:${(naive.address() as AddressInfo).port}`,
+  subscriptions: subscriptions.map(({ subscriptionId, userId, clientState, tenantId: t }) => ({
+    subscriptionId,
+    userId,
+    clientState,
+    tenantId: t,
+  })),
+});

@@ -1,0 +1,173 @@
+/**
+ * `npm run bench:webhook`: load on the local webhook with realistic Graph payloads (1 and 10
+ * notifications per POST), against the real adapters (Azurite, AMQP stand-in), compared in the
+ * same run with a naive handler that fetches each message (~100 ms) before acknowledging.
+ *
+ * Settings (env): BENCH_DURATION seconds per phase (10), BENCH_CONNECTIONS (64),
+ * BENCH_TARGET_RATE notifications/s for the fixed-rate phase (2000).
+ */
+import { fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { startAmqpStandIn } from '../test/support/amqp-standin.js';
+
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const TARGET_RATE = Number(process.env.BENCH_TARGET_RATE ?? 2000);
+const QUEUE = 'mail-notifications';
+
+interface SubscriptionInfo {
+  subscriptionId: string;
+  userId: string;
+  clientState: string;
+  tenantId: string;
+}
+interface Ready {
+  type: 'ready';
+  url: string;
+  naiveUrl: string;
+  subscriptions: SubscriptionInfo[];
+}
+
+const amqp = await startAmqpStandIn({ queues: { [QUEUE]: { duplicateDetectionWindowMs: 10 * 60_000 } } });
+const child = fork(fileURLToPath(new URL('./webhook-server.js', import.meta.url)), [], {
+  env: { ...process.env, ServiceBusConnection: amqp.connectionString, NOTIFICATION_QUEUE_NAME: QUEUE },
+  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+});
+const ready = await new Promise<Ready>((resolve, reject) => {
+  child.once('message', (m) => resolve(m as Ready));
+  child.once('exit', (code) => reject(new Error(`webhook server exited with ${code}`)));
+});
+
+const cpuOfChild = () =>
+  new Promise<number>((resolve) => {
+    child.once('message', (m: { usage: NodeJS.CpuUsage }) => resolve((m.usage.user + m.usage.system) / 1000));
+    child.send({ type: 'cpu' });
+  });
+
+let sequence = 0;
+/** A Graph change-notification POST body for `items` new messages in random mailboxes. */
+function graphPayload(items: number): string {
+  const value = [];
+  for (let i = 0; i < items; i++) {
+    const s = ready.subscriptions[(sequence * 7919 + i) % ready.subscriptions.length]!;
+    const id = `AAMkAGVmMDEzMTM4LTZmYWUtNDdkNC1hMDZiLTU1OGY5OTZhYmY4OABGAAAAAAAiQ8W967B7TKBjgx9rVEURBwAiIsqMbYjsT5e-T7KzowPTAAAAAAEMAAAiIsqMbYjsT5e-T7KzowPT${(sequence++).toString(36).padStart(8, '0')}=`;
+    value.push({
+      subscriptionId: s.subscriptionId,
+      subscriptionExpirationDateTime: '2026-11-30T11:00:00.0000000Z',
+      changeType: 'created',
+      resource: `Users/${s.userId}/Messages/${id}`,
+      resourceData: {
+        '@odata.type': '#Microsoft.Graph.Message',
+        '@odata.id': `Users/${s.userId}/Messages/${id}`,
+        '@odata.etag': 'W/"CQAAABYAAAAiIsqMbYjsT5e-T7KzowPTAAAYc2mB"',
+        id,
+      },
+      clientState: s.clientState,
+      tenantId: s.tenantId,
+    });
+  }
+  return JSON.stringify({ value });
+}
+
+interface PhaseResult {
+  handler: 'ours' | 'naive';
+  itemsPerPost: number;
+  load: 'max' | 'fixed-rate';
+  offeredNotificationsPerSecond: number | null;
+  notificationsPerSecond: number;
+  ackP50Ms: number;
+  ackP99Ms: number;
+  cpuMsPerNotification: number;
+  non2xx: number;
+  errors: number;
+  enqueued: number;
+}
+
+async function phase(
+  handler: 'ours' | 'naive',
+  itemsPerPost: number,
+  load: 'max' | 'fixed-rate',
+  seconds: number,
+): Promise<PhaseResult> {
+  const base = handler === 'ours' ? ready.url : ready.naiveUrl;
+  const rate = load === 'fixed-rate' ? Math.max(1, Math.round(TARGET_RATE / itemsPerPost)) : undefined;
+  const before = amqp.stats(QUEUE).active;
+  const cpuBefore = await cpuOfChild();
+  const result = await autocannon({
+    url: `${base}/api/notifications`,
+    connections: CONNECTIONS,
+    duration: seconds,
+    ...(rate ? { overallRate: rate } : {}),
+    requests: [
+      {
+        method: 'POST',
+        headers: { 'content-type': 'application/json; charset=utf-8' },
+        setupRequest: (req) => ({ ...req, body: graphPayload(itemsPerPost) }),
+      },
+    ],
+  });
+  const cpuAfter = await cpuOfChild();
+  // Let in-flight naive requests finish before counting what reached the queue.
+  await new Promise((r) => setTimeout(r, handler === 'naive' ? 1500 : 200));
+  const ok = result['2xx'];
+  const notifications = ok * itemsPerPost;
+  return {
+    handler,
+    itemsPerPost,
+    load,
+    offeredNotificationsPerSecond: rate ? rate * itemsPerPost : null,
+    notificationsPerSecond: Math.round(notifications / result.duration),
+    ackP50Ms: result.latency.p50,
+    ackP99Ms: result.latency.p99,
+    cpuMsPerNotification: notifications > 0 ? Number(((cpuAfter - cpuBefore) / notifications).toFixed(3)) : NaN,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+    enqueued: amqp.stats(QUEUE).active - before,
+  };
+}
+
+const results: PhaseResult[] = [];
+try {
+  await phase('ours', 1, 'max', 2); // warm-up: JIT, connections, subscription cache
+  for (const items of [1, 10]) {
+    for (const handler of ['ours', 'naive'] as const) {
+      for (const load of ['max', 'fixed-rate'] as const) {
+        const r = await phase(handler, items, load, DURATION);
+        results.push(r);
+        console.log(
+          `${handler.padEnd(5)} ${String(items).padStart(2)}/POST ${load.padEnd(10)} ${String(r.notificationsPerSecond).padStart(6)} notif/s  p50 ${String(r.ackP50Ms).padStart(5)} ms  p99 ${String(r.ackP99Ms).padStart(5)} ms  CPU ${r.cpuMsPerNotification} ms/notif  enqueued ${r.enqueued}  non2xx ${r.non2xx}  errors ${r.errors}`,
+        );
+      }
+    }
+  }
+} finally {
+  child.send({ type: 'stop' });
+  await new Promise((r) => child.once('exit', r));
+  await amqp.stop();
+}
+
+const output = {
+  benchmark: 'webhook',
+  date: new Date().toISOString(),
+  machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+  settings: { durationSeconds: DURATION, connections: CONNECTIONS, targetRate: TARGET_RATE },
+  results,
+};
+mkdirSync(new URL('../../bench/results/', import.meta.url), { recursive: true });
+const file = new URL('../../bench/results/webhook.json', import.meta.url);
+writeFileSync(file, JSON.stringify(output, null, 2));
+console.log(`\nwrote ${fileURLToPath(file)}`);
+console.table(
+  results.map((r) => ({
+    handler: r.handler,
+    'items/POST': r.itemsPerPost,
+    load: r.load,
+    'notif/s': r.notificationsPerSecond,
+    'p50 ms': r.ackP50Ms,
+    'p99 ms': r.ackP99Ms,
+    'CPU ms/notif': r.cpuMsPerNotification,
+    enqueued: r.enqueued,
+  })),
+);
