@@ -14,7 +14,13 @@ const SUBSCRIPTIONS = Number(process.env.BENCH_SUBSCRIPTIONS ?? 1000);
 /** What public samples do before acknowledging: fetch the message from Graph (~100 ms). */
 const NAIVE_FETCH_MS = 100;
 
-const host = await startLocalHost({ port: 0, quiet: true, log: () => {}, startTimers: false, startQueueTriggers: false });
+const host = await startLocalHost({
+  port: 0,
+  quiet: true,
+  log: () => {},
+  startTimers: false,
+  startQueueTriggers: false,
+});
 const tenantId = randomUUID();
 const subscriptions: SubscriptionRecord[] = Array.from({ length: SUBSCRIPTIONS }, (_, i) => {
   const userId = randomUUID();
@@ -30,12 +36,17 @@ const subscriptions: SubscriptionRecord[] = Array.from({ length: SUBSCRIPTIONS }
   };
 });
 for (let i = 0; i < subscriptions.length; i += 50) {
-  await Promise.all(subscriptions.slice(i, i + 50).map((s) => host.services.subscriptions.insertSubscription(s)));
+  await Promise.all(
+    subscriptions.slice(i, i + 50).map((s) => host.services.subscriptions.insertSubscription(s)),
+  );
 }
 
 // Naive baseline: validate, then fetch each message (simulated) before answering, enqueueing one by one.
 const naiveClient = createServiceBusClient({ connectionString: host.env.ServiceBusConnection! });
-const naiveSender = new ServiceBusNotificationQueue(naiveClient, host.env.NOTIFICATION_QUEUE_NAME ?? 'mail-notifications');
+const naiveSender = new ServiceBusNotificationQueue(
+  naiveClient,
+  host.env.NOTIFICATION_QUEUE_NAME ?? 'mail-notifications',
+);
 const naive = createServer((req, res) => {
   const chunks: Buffer[] = [];
   req.on('data', (c: Buffer) => chunks.push(c));

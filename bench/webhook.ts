@@ -121,7 +121,8 @@ async function phase(
     notificationsPerSecond: Math.round(notifications / result.duration),
     ackP50Ms: result.latency.p50,
     ackP99Ms: result.latency.p99,
-    cpuMsPerNotification: notifications > 0 ? Number(((cpuAfter - cpuBefore) / notifications).toFixed(3)) : NaN,
+    cpuMsPerNotification:
+      notifications > 0 ? Number(((cpuAfter - cpuBefore) / notifications).toFixed(3)) : NaN,
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
     enqueued: amqp.stats(QUEUE).active - before,
