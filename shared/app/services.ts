@@ -41,12 +41,16 @@ export async function buildServices(settings: Settings): Promise<Services> {
         });
   await stores.ensureTables();
 
+  // The webhook waits for the broker before answering Graph, and Graph penalises slow answers:
+  // fail fast (then 503, and Graph retries) instead of the SDK's 60 s default.
+  const clientOptions = { retryOptions: { timeoutInMs: 2500, maxRetries: 1, retryDelayInMs: 100 } };
   const serviceBus = createServiceBusClient(
     settings.serviceBus.kind === 'connectionString'
-      ? { connectionString: settings.serviceBus.connectionString }
+      ? { connectionString: settings.serviceBus.connectionString, clientOptions }
       : {
           fullyQualifiedNamespace: settings.serviceBus.fullyQualifiedNamespace,
           managedIdentityClientId: settings.managedIdentityClientId,
+          clientOptions,
         },
   );
   const sender = new ServiceBusNotificationQueue(serviceBus, settings.notificationQueueName);
