@@ -10,6 +10,8 @@ import { consumeQueue } from '../shared/queue/consumer.js';
 import { createServiceBusClient } from '../shared/queue/notification-queue.js';
 import { startAzurite } from '../test/support/azurite.js';
 import { startAmqpStandIn, type AmqpStandIn } from '../test/support/amqp-standin.js';
+import { DEMO_TENANT } from '../test/support/graph-sim/demo.js';
+import { startGraphSimulator, type GraphSimulator } from '../test/support/graph-sim/index.js';
 import { parseNcrontab } from './ncrontab.js';
 
 // @azure/functions is a bundled CommonJS module: Node's ESM loader cannot see its named exports.
@@ -45,6 +47,7 @@ export interface LocalHost {
   env: Record<string, string>;
   services: Services;
   amqp: AmqpStandIn | undefined;
+  graphSimulator: GraphSimulator | undefined;
   stop(): Promise<void>;
 }
 
@@ -86,15 +89,9 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       env.ServiceBusConnection = standIn.connectionString;
       log(`[local] AMQP stand-in for Service Bus on port ${standIn.port}`);
     }
-    // Function code reads settings from process.env, as it does in Azure.
-    Object.assign(process.env, env);
-
-    const settings = loadSettings(env);
-    const services = await buildServices(settings);
-    stops.push(() => services.close());
-    useServices(services);
-    await import('../functions/index.js');
-
+    // Listen first: the URL is PUBLIC_BASE_URL, which Graph (or the simulator) calls back.
+    // Requests arriving before the functions are loaded get 503.
+    let routes: CompiledRoute[] | undefined;
     const functionKey = options.functionKey ?? env.LOCAL_FUNCTION_KEY ?? DEFAULT_LOCAL_FUNCTION_KEY;
     const quiet = options.quiet ?? false;
     const logHandlerFor =
@@ -103,26 +100,18 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
         if (quiet && (level === 'information' || level === 'debug' || level === 'trace')) return;
         log(`[${new Date().toISOString()}] [${functionName}] ${level}: ${args.map(String).join(' ')}`);
       };
-
-    const definitions = registeredFunctions();
-    const routes = definitions
-      .filter((d): d is HttpFunctionDefinition => d.kind === 'http')
-      .map((d) => ({ definition: d, ...compileRoute(d.route) }))
-      .sort((a, b) => a.paramCount - b.paramCount);
-
-    if (options.seedDemo) {
-      await seedDemoSubscription(services);
-      log(
-        `[local] seeded demo subscription ${DEMO_SUBSCRIPTION.subscriptionId} for ${DEMO_SUBSCRIPTION.mailboxEmail} (see requests.http)`,
-      );
-    }
-
     const server = createServer((req, res) => {
       if (amqp && req.method === 'GET' && req.url?.startsWith('/local/queues/')) {
         // Local-only window on the embedded queue, so a person can see what the webhook enqueued.
         const name = decodeURIComponent(req.url.slice('/local/queues/'.length));
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ queue: name, ...amqp.stats(name) }));
+        return;
+      }
+      if (!routes) {
+        req.resume();
+        res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
+        res.end(JSON.stringify({ error: { code: 'starting', message: 'The function host is starting.' } }));
         return;
       }
       void serveHttp(req, res, routes, functionKey, logHandlerFor).catch((error: unknown) => {
@@ -136,6 +125,46 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     stops.push(() => closeServer(server));
     const port = (server.address() as AddressInfo).port;
     const url = `http://${options.host ?? '127.0.0.1'}:${port}`;
+
+    let graphSimulator: GraphSimulator | undefined;
+    if (!env.GRAPH_TENANT_ID) {
+      // No Graph credentials: the simulated tenant plays Graph and Entra ID (its CA must be trusted
+      // through NODE_EXTRA_CA_CERTS, which local/start.ts arranges before this process starts).
+      const sim = await startGraphSimulator({ seed: true });
+      graphSimulator = sim;
+      stops.push(() => sim.stop());
+      env.GRAPH_TENANT_ID = DEMO_TENANT.tenantId;
+      env.GRAPH_CLIENT_ID = DEMO_TENANT.clientId;
+      env.GRAPH_CLIENT_SECRET = DEMO_TENANT.clientSecret;
+      env.GRAPH_AUTHORITY_HOST = sim.url;
+      env.GRAPH_ENDPOINT = sim.url;
+      log(
+        `[local] simulated Graph tenant ${DEMO_TENANT.domain} at ${sim.url} (users: ${DEMO_TENANT.users.map((u) => u.mail).join(', ')})`,
+      );
+    }
+    env.PUBLIC_BASE_URL ??= url;
+
+    // Function code reads settings from process.env, as it does in Azure.
+    Object.assign(process.env, env);
+
+    const settings = loadSettings(env);
+    const services = await buildServices(settings);
+    stops.push(() => services.close());
+    useServices(services);
+    await import('../functions/index.js');
+
+    const definitions = registeredFunctions();
+    routes = definitions
+      .filter((d): d is HttpFunctionDefinition => d.kind === 'http')
+      .map((d) => ({ definition: d, ...compileRoute(d.route) }))
+      .sort((a, b) => a.paramCount - b.paramCount);
+
+    if (options.seedDemo) {
+      await seedDemoSubscription(services);
+      log(
+        `[local] seeded demo subscription ${DEMO_SUBSCRIPTION.subscriptionId} for ${DEMO_SUBSCRIPTION.mailboxEmail} (see requests.http)`,
+      );
+    }
 
     if (options.startQueueTriggers ?? true) {
       const queueDefs = definitions.filter((d) => d.kind === 'serviceBusQueue');
@@ -239,6 +268,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       env,
       services,
       amqp,
+      graphSimulator,
       stop: () => (stopping ??= stopAll()),
     };
   } catch (error) {
@@ -251,10 +281,10 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
 export const DEMO_SUBSCRIPTION = {
   subscriptionId: '00000000-0000-4000-8000-00000000d3e0',
   mailboxEmail: 'adele.vance@contoso.example',
-  userId: '6e1f0a52-0000-4000-8000-00000000d3e0',
+  userId: '87d349ed-44d7-43e1-9a83-5f2406dee5bd',
   tenantId: '9188040d-6c67-4c5b-b112-36a304b66dad',
   clientState: 'local-demo-client-state',
-  resource: "users/6e1f0a52-0000-4000-8000-00000000d3e0/mailFolders('Inbox')/messages",
+  resource: "users/87d349ed-44d7-43e1-9a83-5f2406dee5bd/mailFolders('Inbox')/messages",
 } as const;
 
 async function seedDemoSubscription(services: Services): Promise<void> {

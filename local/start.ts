@@ -1,34 +1,49 @@
 /**
- * `npm start`: the function app on this machine with embedded local services (Azurite,
- * the AMQP stand-in for Service Bus). Ctrl-C stops everything.
+ * `npm start`: the function app on this machine with embedded local services (Azurite, the
+ * AMQP stand-in for Service Bus, and — without Graph credentials — the simulated Graph tenant).
+ * Ctrl-C stops everything.
  */
+import { spawn } from 'node:child_process';
 import { ConfigError } from '../shared/errors.js';
+import { CA_DIR_ENV } from '../test/support/graph-sim/certs.js';
+import { prepareGraphSimulatorCa } from '../test/support/graph-sim/ca-setup.js';
 import { startLocalHost } from './host.js';
 
 const port = process.env.PORT ? Number(process.env.PORT) : 7071;
 
-try {
-  const host = await startLocalHost({ port, seedDemo: true });
-  console.log(
-    `[local] ready at ${host.url}/api — function key for admin routes: x-functions-key: ${host.functionKey}`,
-  );
-  console.log('[local] press Ctrl-C to stop');
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`[local] ${signal}: stopping`);
-    host.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        console.error(`[local] stop failed: ${String(error)}`);
-        process.exit(1);
-      },
+if (!process.env.GRAPH_TENANT_ID && !process.env[CA_DIR_ENV]) {
+  // Node trusts extra CAs only from NODE_EXTRA_CA_CERTS read at start-up: make the simulator's
+  // CA, then run this same script again in a child that trusts it.
+  prepareGraphSimulatorCa();
+  const child = spawn(process.execPath, process.argv.slice(1), { stdio: 'inherit', env: process.env });
+  const forward = (signal: NodeJS.Signals) => child.kill(signal);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
+} else {
+  try {
+    const host = await startLocalHost({ port, seedDemo: true });
+    console.log(
+      `[local] ready at ${host.url}/api — function key for admin routes: x-functions-key: ${host.functionKey}`,
     );
-  };
-  process.on('SIGINT', () => shutdown('SIGINT'));
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-} catch (error) {
-  console.error(error instanceof ConfigError ? error.message : `[local] failed to start: ${String(error)}`);
-  process.exit(1);
+    console.log('[local] press Ctrl-C to stop');
+    let stopping = false;
+    const shutdown = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      console.log(`[local] ${signal}: stopping`);
+      host.stop().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(`[local] stop failed: ${String(error)}`);
+          process.exit(1);
+        },
+      );
+    };
+    process.on('SIGINT', () => shutdown('SIGINT'));
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+  } catch (error) {
+    console.error(error instanceof ConfigError ? error.message : `[local] failed to start: ${String(error)}`);
+    process.exit(1);
+  }
 }

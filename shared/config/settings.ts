@@ -1,4 +1,5 @@
 import { ConfigError } from '../errors.js';
+import { GRAPH_SETTING_SPECS, readGraphSettings, type GraphSettings } from './graph-settings.js';
 
 /**
  * Every setting the app reads, typed and validated once at start-up. Names match the app
@@ -19,6 +20,7 @@ export interface Settings {
   /** How long the webhook remembers that a subscription id is unknown (caps table reads under attack). */
   unknownSubscriptionCacheSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
+  graph: GraphSettings;
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -91,6 +93,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: 'info',
     description: '`debug`, `info`, `warn` or `error`.',
   },
+  ...GRAPH_SETTING_SPECS,
 ];
 
 const TABLE_PREFIX = /^[A-Za-z][A-Za-z0-9]{0,31}$/; // 32 leaves room for our longest table suffix within Azure's 63
@@ -190,7 +193,9 @@ export function loadSettings(env: Env): Settings {
     problems.push(`LOG_LEVEL: expected debug, info, warn or error, got "${logLevel}"`);
   }
 
-  if (problems.length > 0 || !tables || !serviceBus) throw new ConfigError(problems);
+  const graph = readGraphSettings(get, problems);
+
+  if (problems.length > 0 || !tables || !serviceBus || !graph) throw new ConfigError(problems);
   return {
     tables,
     serviceBus,
@@ -199,6 +204,7 @@ export function loadSettings(env: Env): Settings {
     subscriptionCacheSeconds,
     unknownSubscriptionCacheSeconds,
     logLevel: logLevel as Settings['logLevel'],
+    graph,
   };
 }
 

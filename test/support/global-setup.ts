@@ -1,10 +1,13 @@
 /**
- * vitest globalSetup: one in-memory Azurite Table service per test run. Tests read its
- * connection string with `inject('tablesConnectionString')`.
+ * vitest globalSetup: one in-memory Azurite Table service per test run (tests read its
+ * connection string with `inject('tablesConnectionString')`), and the Graph simulator's CA,
+ * trusted by every worker through NODE_EXTRA_CA_CERTS (Node reads it only at process start,
+ * so it must be set here, before the workers fork).
  */
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 import { startAzurite } from './azurite.js';
+import { prepareGraphSimulatorCa } from './graph-sim/ca-setup.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -13,9 +16,11 @@ declare module 'vitest' {
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const ca = prepareGraphSimulatorCa();
   const azurite = await startAzurite();
   project.provide('tablesConnectionString', azurite.tablesConnectionString);
   return async () => {
     await azurite.stop();
+    await ca.teardown();
   };
 }

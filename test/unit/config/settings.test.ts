@@ -8,6 +8,10 @@ const local = {
     'DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=c2VjcmV0LWtleQ==;TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;',
   ServiceBusConnection:
     'Endpoint=sb://127.0.0.1:5672;SharedAccessKeyName=Root;SharedAccessKey=topsecretkey;UseDevelopmentEmulator=true',
+  GRAPH_TENANT_ID: '84bd8158-6d4d-4958-8b9f-9d6445542f95',
+  GRAPH_CLIENT_ID: '6731de76-14a6-49ae-97bc-6eba6914391e',
+  GRAPH_CLIENT_SECRET: 'Zk8Q~graph-secret-value-1234567890',
+  PUBLIC_BASE_URL: 'https://func-mailpush.azurewebsites.net/',
 };
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -35,6 +39,9 @@ describe('loadSettings', () => {
 
   it('reads the Azure (managed identity) form', () => {
     const settings = loadSettings({
+      ...local,
+      TABLES_CONNECTION_STRING: '',
+      ServiceBusConnection: '',
       TABLES_ENDPOINT: 'https://stabc.table.core.windows.net/',
       ServiceBusConnection__fullyQualifiedNamespace: 'sb-abc.servicebus.windows.net',
       AZURE_CLIENT_ID: '11111111-1111-1111-1111-111111111111',
@@ -65,6 +72,10 @@ describe('loadSettings', () => {
       'NOTIFICATION_QUEUE_NAME',
       'SUBSCRIPTION_CACHE_SECONDS',
       'LOG_LEVEL',
+      'GRAPH_TENANT_ID',
+      'GRAPH_CLIENT_ID',
+      'GRAPH_CLIENT_SECRET, GRAPH_CLIENT_CERTIFICATE_PATH or GRAPH_CLIENT_CERTIFICATE_BASE64',
+      'PUBLIC_BASE_URL',
     ]);
   });
 
@@ -84,11 +95,54 @@ describe('loadSettings', () => {
     const problems = problemsOf({
       TABLES_CONNECTION_STRING: 'AccountKey=verysecret-no-account',
       ServiceBusConnection: 'SharedAccessKey=sbsecret',
+      GRAPH_CLIENT_SECRET: ' graphsecret-with-space ',
+      GRAPH_CLIENT_CERTIFICATE_PASSWORD: 'pfxpassword',
     });
     const text = problems.join('\n');
     expect(text).toMatch(/TABLES_CONNECTION_STRING/);
     expect(text).not.toContain('verysecret');
     expect(text).not.toContain('sbsecret');
+    expect(text).not.toContain('graphsecret');
+    expect(text).not.toContain('pfxpassword');
+  });
+
+  it('reads the Graph settings and resolves national clouds', () => {
+    expect(loadSettings(local).graph).toMatchObject({
+      tenantId: local.GRAPH_TENANT_ID,
+      credential: { kind: 'secret' },
+      authorityHost: 'https://login.microsoftonline.com',
+      graphEndpoint: 'https://graph.microsoft.com',
+      publicBaseUrl: 'https://func-mailpush.azurewebsites.net',
+    });
+    expect(loadSettings({ ...local, GRAPH_CLOUD: 'usgovdod' }).graph).toMatchObject({
+      authorityHost: 'https://login.microsoftonline.us',
+      graphEndpoint: 'https://dod-graph.microsoft.us',
+    });
+    expect(loadSettings({ ...local, GRAPH_CLOUD: 'china' }).graph.graphEndpoint).toBe(
+      'https://microsoftgraph.chinacloudapi.cn',
+    );
+  });
+
+  it('refuses a plain-http public URL except on loopback (the local simulator)', () => {
+    expect(problemsOf({ ...local, PUBLIC_BASE_URL: 'http://func.example.com' }).join()).toMatch(
+      /PUBLIC_BASE_URL/,
+    );
+    expect(loadSettings({ ...local, PUBLIC_BASE_URL: 'http://127.0.0.1:7071' }).graph.publicBaseUrl).toBe(
+      'http://127.0.0.1:7071',
+    );
+  });
+
+  it('refuses two Graph credentials at once and a missing certificate file', () => {
+    expect(problemsOf({ ...local, GRAPH_CLIENT_CERTIFICATE_PATH: '/nope.pfx' }).join()).toMatch(
+      /set exactly one/,
+    );
+    expect(
+      problemsOf({
+        ...local,
+        GRAPH_CLIENT_SECRET: '',
+        GRAPH_CLIENT_CERTIFICATE_PATH: '/nonexistent/cert.pfx',
+      }).join(),
+    ).toMatch(/GRAPH_CLIENT_CERTIFICATE_PATH: file not found/);
   });
 });
 
