@@ -18,6 +18,15 @@ export interface MailboxRecord {
   privacyMode?: PrivacyMode;
   /** Current Graph subscription, if any. */
   subscriptionId?: string;
+  /**
+   * Why the mailbox has no working subscription, in words an operator can act on (e.g. missing
+   * admin consent, an application access policy excluding the mailbox). Cleared on success.
+   */
+  subscriptionError?: string;
+  /** Graph Inbox `@odata.deltaLink`, stored whole and reused for the next resync. */
+  deltaLink?: string;
+  /** Last completed resync (ISO); a full resync never looks further back than the resync window. */
+  lastResyncAt?: string;
   createdAt: string;
   updatedAt: string;
   /** Opaque concurrency token from the store; required for updates. */

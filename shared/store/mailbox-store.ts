@@ -31,6 +31,9 @@ const mailboxCodec: PointTableCodec<MailboxRecord> = {
             ? undefined
             : requireOneOf(record.privacyMode, PRIVACY_MODES, 'privacyMode', what),
         subscriptionId: optionalString(record.subscriptionId, 'subscriptionId', what),
+        subscriptionError: optionalString(record.subscriptionError, 'subscriptionError', what),
+        deltaLink: optionalString(record.deltaLink, 'deltaLink', what),
+        lastResyncAt: optionalString(record.lastResyncAt, 'lastResyncAt', what),
         createdAt: requireString(record.createdAt, 'createdAt', what),
         updatedAt: requireString(record.updatedAt, 'updatedAt', what),
       }),
@@ -51,6 +54,12 @@ const mailboxCodec: PointTableCodec<MailboxRecord> = {
     if (privacyMode !== undefined) record.privacyMode = privacyMode;
     const subscriptionId = e.optionalString('subscriptionId');
     if (subscriptionId !== undefined) record.subscriptionId = subscriptionId;
+    const subscriptionError = e.optionalString('subscriptionError');
+    if (subscriptionError !== undefined) record.subscriptionError = subscriptionError;
+    const deltaLink = e.optionalString('deltaLink');
+    if (deltaLink !== undefined) record.deltaLink = deltaLink;
+    const lastResyncAt = e.optionalString('lastResyncAt');
+    if (lastResyncAt !== undefined) record.lastResyncAt = lastResyncAt;
     return record;
   },
 };

@@ -24,6 +24,11 @@ describe('TableMailboxStore against Azurite', () => {
       transport: 'graph',
       privacyMode: 'subject',
       subscriptionId: "sub-with-'quote'-and-ünicode",
+      subscriptionError: 'An Exchange application access policy excludes this mailbox',
+      deltaLink:
+        "https://graph.microsoft.com/v1.0/users/5f1c9a5e/mailFolders('Inbox')/messages/delta?$deltatoken=" +
+        'x'.repeat(2000),
+      lastResyncAt: '2026-03-05T06:00:00.000Z',
       createdAt: '2026-03-04T05:06:07.890Z',
       updatedAt: '2026-03-05T06:07:08.901Z',
     });
