@@ -5,6 +5,8 @@
 import { validateSettingsAtStartup } from '../shared/app/services.js';
 import './notifications-post.js';
 import './lifecycle-post.js';
+import './subscription-maintenance.js';
+import './notification-processor.js';
 
 // A bad or missing setting stops start-up here with one message naming every problem.
 validateSettingsAtStartup();

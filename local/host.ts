@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import azureFunctions from '@azure/functions';
 import type { HttpResponse as HttpResponseInstance, HttpResponseInit, LogHandler } from '@azure/functions';
-import { describeSettings, loadSettings } from '../shared/config/settings.js';
+import { SETTINGS, describeSettings, loadSettings } from '../shared/config/settings.js';
 import { buildServices, useServices, type Services } from '../shared/app/services.js';
 import { registeredFunctions, type HttpFunctionDefinition } from '../shared/hosting/registry.js';
 import { consumeQueue } from '../shared/queue/consumer.js';
@@ -91,7 +91,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     }
     // Listen first: the URL is PUBLIC_BASE_URL, which Graph (or the simulator) calls back.
     // Requests arriving before the functions are loaded get 503.
-    let routes: CompiledRoute[] | undefined;
+    const loaded: { routes?: CompiledRoute[] } = {};
     const functionKey = options.functionKey ?? env.LOCAL_FUNCTION_KEY ?? DEFAULT_LOCAL_FUNCTION_KEY;
     const quiet = options.quiet ?? false;
     const logHandlerFor =
@@ -108,6 +108,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
         res.end(JSON.stringify({ queue: name, ...amqp.stats(name) }));
         return;
       }
+      const routes = loaded.routes;
       if (!routes) {
         req.resume();
         res.writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' });
@@ -143,6 +144,9 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       );
     }
     env.PUBLIC_BASE_URL ??= url;
+    // Binding expressions (%MAINTENANCE_SCHEDULE%, %NOTIFICATION_QUEUE_NAME%) need the app
+    // settings to exist, as Bicep sets them in Azure: fill in the documented defaults.
+    for (const spec of SETTINGS) if (spec.default !== undefined) env[spec.name] ??= spec.default;
 
     // Function code reads settings from process.env, as it does in Azure.
     Object.assign(process.env, env);
@@ -154,7 +158,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     await import('../functions/index.js');
 
     const definitions = registeredFunctions();
-    routes = definitions
+    loaded.routes = definitions
       .filter((d): d is HttpFunctionDefinition => d.kind === 'http')
       .map((d) => ({ definition: d, ...compileRoute(d.route) }))
       .sort((a, b) => a.paramCount - b.paramCount);
@@ -164,6 +168,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       log(
         `[local] seeded demo subscription ${DEMO_SUBSCRIPTION.subscriptionId} for ${DEMO_SUBSCRIPTION.mailboxEmail} (see requests.http)`,
       );
+      if (graphSimulator) await enrolDemoMailboxes(services, log);
     }
 
     if (options.startQueueTriggers ?? true) {
@@ -296,6 +301,34 @@ async function seedDemoSubscription(services: Services): Promise<void> {
     expiresAt: new Date(now.getTime() + 3 * 24 * 3600_000).toISOString(),
     createdAt: now.toISOString(),
   });
+}
+
+/**
+ * Enrols the simulated tenant's users: a mailbox row each and a real Graph subscription, created
+ * through the simulator, which performs the validation handshake against this host's webhook.
+ */
+async function enrolDemoMailboxes(services: Services, log: (line: string) => void): Promise<void> {
+  const now = new Date().toISOString();
+  for (const user of DEMO_TENANT.users) {
+    let mailbox = await services.mailboxes.getMailbox(user.mail);
+    mailbox ??= await services.mailboxes.insertMailbox({
+      email: user.mail,
+      userId: user.id,
+      tenantId: DEMO_TENANT.tenantId,
+      transport: 'graph',
+      createdAt: now,
+      updatedAt: now,
+    });
+    if (mailbox.subscriptionId) continue;
+    try {
+      const subscription = await services.lifecycle.createForMailbox(mailbox);
+      log(
+        `[local] ${user.mail}: subscription ${subscription.subscriptionId} until ${subscription.expiresAt}`,
+      );
+    } catch (error) {
+      log(`[local] ${user.mail}: could not create a subscription: ${String(error)}`);
+    }
+  }
 }
 
 /** `%NAME%` binding expressions, resolved from app settings like the Functions host does. */

@@ -1,8 +1,21 @@
+import { randomBytes } from 'node:crypto';
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
+import { createGraphCredential } from '../auth/index.js';
+import { TenantBudgets } from '../domain/renewal/token-bucket.js';
+import { SubscriptionLifecycle } from '../domain/subscription-lifecycle.js';
+import { GraphClientFactory, GraphSubscriptionRenewal } from '../graph/index.js';
+import { GraphLifecyclePort } from './graph-ports.js';
 import { loadSettings, type Env, type Settings } from '../config/settings.js';
 import { ConfigError } from '../errors.js';
 import type { IngestDeps } from '../domain/ingest.js';
-import type { MailboxStore, NotificationQueue, SubscriptionStore } from '../domain/ports.js';
+import type {
+  LeasePort,
+  MailboxStore,
+  NotificationQueue,
+  RenewalSchedulePort,
+  SubscriptionRenewalPort,
+  SubscriptionStore,
+} from '../domain/ports.js';
 import { CachedSubscriptionLookup } from '../domain/subscription-cache.js';
 import { createTableStores } from '../store/index.js';
 import {
@@ -23,6 +36,13 @@ export interface Services {
   subscriptionLookup: CachedSubscriptionLookup;
   queue: NotificationQueue;
   ingest: IngestDeps;
+  renewalSchedule: RenewalSchedulePort;
+  leases: LeasePort;
+  graphClients: GraphClientFactory;
+  renewals: SubscriptionRenewalPort;
+  /** Per-tenant subscription-write budgets, shared by consecutive timer runs of this process. */
+  writeBudgets: TenantBudgets;
+  lifecycle: SubscriptionLifecycle;
   close(): Promise<void>;
 }
 
@@ -63,8 +83,46 @@ export async function buildServices(settings: Settings): Promise<Services> {
     maxEntries: 100_000,
     now: () => Date.now(),
   });
+  const graph = settings.graph;
+  const graphClients = new GraphClientFactory({
+    graphEndpoint: graph.graphEndpoint,
+    // One app registration; an app-only token is issued per tenant.
+    credentialFor: (tenantId) =>
+      createGraphCredential({
+        tenant: tenantId,
+        clientId: graph.clientId,
+        authorityHost: graph.authorityHost,
+        ...(graph.credential.kind === 'secret'
+          ? { secret: graph.credential.secret }
+          : { certificate: graph.credential.certificate }),
+      }),
+  });
+  const lifecycle = new SubscriptionLifecycle({
+    now: () => Date.now(),
+    // 32 random bytes, base64url: 43 characters, well under Graph's 128.
+    newClientState: () => randomBytes(32).toString('base64url'),
+    graph: new GraphLifecyclePort(graphClients),
+    mailboxes: stores.mailboxes,
+    subscriptions: stores.subscriptions,
+    schedule: stores.renewalSchedule,
+    queue,
+    publicBaseUrl: graph.publicBaseUrl,
+    resyncWindowMs: settings.maintenance.resyncWindowMs,
+    forget: (subscriptionId) => subscriptionLookup.forget(subscriptionId),
+  });
   return {
     settings,
+    renewalSchedule: stores.renewalSchedule,
+    leases: stores.leases,
+    graphClients,
+    renewals: new GraphSubscriptionRenewal(graphClients),
+    writeBudgets: new TenantBudgets({
+      writes: settings.maintenance.subscriptionWritesPer20Seconds,
+      windowMs: 20_000,
+      // A fifth of the budget as burst, but at least one full $batch of 20.
+      burst: Math.max(20, Math.floor(settings.maintenance.subscriptionWritesPer20Seconds / 5)),
+    }),
+    lifecycle,
     mailboxes: stores.mailboxes,
     subscriptions: stores.subscriptions,
     subscriptionLookup,

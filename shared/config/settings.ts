@@ -21,6 +21,16 @@ export interface Settings {
   unknownSubscriptionCacheSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   graph: GraphSettings;
+  maintenance: {
+    /** NCRONTAB of the subscription-maintenance timer (read by the trigger binding). */
+    schedule: string;
+    /** Subscription writes (create/renew/delete) per tenant per 20 s we allow ourselves. */
+    subscriptionWritesPer20Seconds: number;
+    /** Renew subscriptions that expire within this window. */
+    renewalWindowMs: number;
+    /** A full Inbox resync never looks further back than this. */
+    resyncWindowMs: number;
+  };
 }
 
 export type Env = Readonly<Record<string, string | undefined>>;
@@ -94,6 +104,32 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: '`debug`, `info`, `warn` or `error`.',
   },
   ...GRAPH_SETTING_SPECS,
+  {
+    name: 'MAINTENANCE_SCHEDULE',
+    secret: false,
+    default: '0 */5 * * * *',
+    description: 'NCRONTAB (with seconds) of the subscription-maintenance timer.',
+  },
+  {
+    name: 'SUBSCRIPTION_WRITES_PER_20_SECONDS',
+    secret: false,
+    default: '600',
+    description:
+      'Subscription writes per tenant per 20 s the renewal timer allows itself (40–1000; Graph publishes 1,000 per app per tenant).',
+  },
+  {
+    name: 'RENEWAL_WINDOW_HOURS',
+    secret: false,
+    default: '24',
+    description: 'Renew subscriptions that expire within this many hours (2–72).',
+  },
+  {
+    name: 'RESYNC_WINDOW_MINUTES',
+    secret: false,
+    default: '60',
+    description:
+      'After `missed` or `subscriptionRemoved`, an Inbox resync without a usable delta link looks back at most this far (5–1440), so old mail is never pushed.',
+  },
 ];
 
 const TABLE_PREFIX = /^[A-Za-z][A-Za-z0-9]{0,31}$/; // 32 leaves room for our longest table suffix within Azure's 63
@@ -195,6 +231,16 @@ export function loadSettings(env: Env): Settings {
 
   const graph = readGraphSettings(get, problems);
 
+  const schedule = withDefault('MAINTENANCE_SCHEDULE');
+  if (!/^\S+( \S+){5}$/.test(schedule)) {
+    problems.push(
+      `MAINTENANCE_SCHEDULE: expected an NCRONTAB with six fields (second minute hour day month weekday), got "${schedule}"`,
+    );
+  }
+  const subscriptionWritesPer20Seconds = intIn('SUBSCRIPTION_WRITES_PER_20_SECONDS', 40, 1000);
+  const renewalWindowHours = intIn('RENEWAL_WINDOW_HOURS', 2, 72);
+  const resyncWindowMinutes = intIn('RESYNC_WINDOW_MINUTES', 5, 1440);
+
   if (problems.length > 0 || !tables || !serviceBus || !graph) throw new ConfigError(problems);
   return {
     tables,
@@ -205,6 +251,12 @@ export function loadSettings(env: Env): Settings {
     unknownSubscriptionCacheSeconds,
     logLevel: logLevel as Settings['logLevel'],
     graph,
+    maintenance: {
+      schedule,
+      subscriptionWritesPer20Seconds,
+      renewalWindowMs: renewalWindowHours * 3_600_000,
+      resyncWindowMs: resyncWindowMinutes * 60_000,
+    },
   };
 }
 

@@ -216,9 +216,11 @@ export function checkAgainstSubscription(
  * Hashed to stay within Service Bus's 128-character limit whatever Graph's ids look like.
  */
 export function dedupKeyFor(item: ParsedNotification): string {
+  // A change is keyed by mailbox user + message, not by subscription: after a subscription is
+  // recreated, a resync may find a message its old subscription already notified.
   const parts =
     item.kind === 'change'
-      ? ['change', item.subscriptionId, item.messageId, item.changeType]
+      ? ['change', item.resourceUserId.toLowerCase(), item.messageId, item.changeType]
       : ['lifecycle', item.subscriptionId, item.lifecycleEvent, item.subscriptionExpirationDateTime ?? ''];
   const digest = createHash('sha256').update(parts.join('\n'), 'utf8').digest('base64url');
   return `${item.kind === 'change' ? 'c' : 'l'}-${digest}`;

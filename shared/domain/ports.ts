@@ -27,3 +27,116 @@ export interface MailboxStore {
 export interface NotificationQueue {
   enqueue(messages: readonly QueuedNotification[]): Promise<void>;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Subscription renewal (shared/domain/renewal). Times are epoch milliseconds.
+// ---------------------------------------------------------------------------------------------
+
+/** A subscription's place in the renewal schedule. */
+export interface RenewalScheduleEntry {
+  /** Graph subscription id. */
+  subscriptionId: string;
+  /** Tenant whose subscription-write budget the renewal spends. */
+  tenantId: string;
+  /**
+   * When to look at the entry next; decides its bucket. Normally the expiry minus the renewal
+   * window; after a failure, the retry time.
+   */
+  dueAt: number;
+  /** The subscription's expirationDateTime as Graph last confirmed it. */
+  expiresAt: number;
+  /** Consecutive failed renewal attempts (0 after a success); drives the backoff. */
+  attempts: number;
+  /** Why the last attempt failed, for operators. Never holds secrets. */
+  lastError?: string;
+}
+
+/** An entry as stored: its bucket (the partition it lives in) and its concurrency token. */
+export interface StoredRenewalScheduleEntry extends RenewalScheduleEntry {
+  bucket: string;
+  etag: string;
+}
+
+/** The oldest bucket that may still hold entries; everything older is known to be empty. */
+export interface RenewalCursor {
+  bucket: string;
+  etag: string;
+}
+
+/**
+ * The renewal schedule, partitioned by due-time bucket (see shared/domain/renewal/buckets.ts), so
+ * finding due renewals reads a few small partitions instead of a table that grows with mailboxes.
+ */
+export interface RenewalSchedulePort {
+  /**
+   * The entries of one bucket (a single-partition query), at most `limit` of them (default: all);
+   * which ones, when there are more, is up to the store.
+   */
+  listBucket(bucket: string, limit?: number): Promise<StoredRenewalScheduleEntry[]>;
+  /** Inserts or replaces the entry in the bucket of its `dueAt` (unconditionally). */
+  upsertEntry(entry: RenewalScheduleEntry): Promise<StoredRenewalScheduleEntry>;
+  /**
+   * Replaces a stored entry in place (its `dueAt` must stay in `entry.bucket`), only if `entry.etag`
+   * still matches; else ConcurrencyError.
+   */
+  replaceEntry(entry: StoredRenewalScheduleEntry): Promise<StoredRenewalScheduleEntry>;
+  /** Deletes the entry only if `etag` still matches: `changed` if it does not (entry kept). */
+  removeEntry(entry: {
+    bucket: string;
+    subscriptionId: string;
+    etag: string;
+  }): Promise<'removed' | 'missing' | 'changed'>;
+  getCursor(): Promise<RenewalCursor | undefined>;
+  /** Creates (etag undefined) or moves the cursor; ConcurrencyError if it changed since read. */
+  saveCursor(bucket: string, etag: string | undefined): Promise<RenewalCursor>;
+}
+
+/** A named lease with an expiry; `etag` is the store's token for the version we hold. */
+export interface Lease {
+  name: string;
+  owner: string;
+  expiresAt: number;
+  etag: string;
+}
+
+/** Mutual exclusion between overlapping timer runs (possibly on different instances). */
+export interface LeasePort {
+  /**
+   * Takes the lease if nobody holds it or the holder's lease expired at `now`. Of concurrent
+   * callers exactly one gets it; the others get undefined.
+   */
+  acquire(name: string, owner: string, durationMs: number, now: number): Promise<Lease | undefined>;
+  /** Extends a lease we hold; undefined if it was lost (expired and taken over, or released). */
+  renew(lease: Lease, durationMs: number, now: number): Promise<Lease | undefined>;
+  /** Gives the lease up if it is still ours; otherwise does nothing. */
+  release(lease: Lease): Promise<void>;
+}
+
+/** One member of a renewal `$batch`: `PATCH /subscriptions/{id}` with a new expiry. */
+export interface RenewalRequest {
+  subscriptionId: string;
+  /** ISO 8601 (UTC). */
+  expirationDateTime: string;
+}
+
+/** What Graph answered for one member. */
+export interface RenewalOutcome {
+  subscriptionId: string;
+  /** HTTP status of the member; 0 if there was no answer for it. */
+  status: number;
+  /** The expiry Graph set (2xx). */
+  expirationDateTime?: string;
+  /** From the member's `Retry-After` (429, sometimes 503). */
+  retryAfterMs?: number;
+  /** Graph's `error.code`, e.g. `ExtensionError`. Never a message that may echo input. */
+  errorCode?: string;
+}
+
+/** Renews subscriptions of one tenant in one Graph request. */
+export interface SubscriptionRenewalPort {
+  /**
+   * One `$batch` of at most 20 renewals for one tenant. Resolves with one outcome per item, in any
+   * order (a missing one counts as status 0); rejects only if the request as a whole failed.
+   */
+  renewBatch(tenantId: string, items: readonly RenewalRequest[]): Promise<readonly RenewalOutcome[]>;
+}

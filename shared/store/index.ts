@@ -1,13 +1,19 @@
 /**
  * Table Storage repositories. The only code that imports @azure/data-tables lives in this folder.
  */
+import { LEASES_TABLE_SUFFIX, TableLeaseStore } from './lease-store.js';
 import { MAILBOXES_TABLE_SUFFIX, TableMailboxStore } from './mailbox-store.js';
+import { RENEWAL_SCHEDULE_TABLE_SUFFIX, TableRenewalScheduleStore } from './renewal-schedule-store.js';
 import { SUBSCRIPTIONS_TABLE_SUFFIX, TableSubscriptionStore } from './subscription-store.js';
 import { TableClients, type TableStoreOptions } from './tables.js';
 
 export interface TableStores {
   mailboxes: TableMailboxStore;
   subscriptions: TableSubscriptionStore;
+  /** Renewal schedule by due-time bucket, plus its cursor (table name: `renewalSchedule.tableName`). */
+  renewalSchedule: TableRenewalScheduleStore;
+  /** Leases for timer runs (table name: `leases.tableName`). */
+  leases: TableLeaseStore;
   /** The actual table names (prefix + suffix), e.g. for status pages and tests. */
   tableNames: { mailboxes: string; subscriptions: string };
   /** Creates the tables if missing. Idempotent; call once at start-up. */
@@ -19,16 +25,28 @@ export function createTableStores(options: TableStoreOptions): TableStores {
   const tables = new TableClients(options);
   const mailboxes = new TableMailboxStore(tables.client(MAILBOXES_TABLE_SUFFIX));
   const subscriptions = new TableSubscriptionStore(tables.client(SUBSCRIPTIONS_TABLE_SUFFIX));
+  const renewalSchedule = new TableRenewalScheduleStore(tables.client(RENEWAL_SCHEDULE_TABLE_SUFFIX));
+  const leases = new TableLeaseStore(tables.client(LEASES_TABLE_SUFFIX));
   return {
     mailboxes,
     subscriptions,
+    renewalSchedule,
+    leases,
     tableNames: { mailboxes: mailboxes.tableName, subscriptions: subscriptions.tableName },
-    ensureTables: () => tables.ensureTables([MAILBOXES_TABLE_SUFFIX, SUBSCRIPTIONS_TABLE_SUFFIX]),
+    ensureTables: () =>
+      tables.ensureTables([
+        MAILBOXES_TABLE_SUFFIX,
+        SUBSCRIPTIONS_TABLE_SUFFIX,
+        RENEWAL_SCHEDULE_TABLE_SUFFIX,
+        LEASES_TABLE_SUFFIX,
+      ]),
   };
 }
 
 export { TableMailboxStore, MAILBOXES_TABLE_SUFFIX } from './mailbox-store.js';
 export { TableSubscriptionStore, SUBSCRIPTIONS_TABLE_SUFFIX } from './subscription-store.js';
+export { TableRenewalScheduleStore, RENEWAL_SCHEDULE_TABLE_SUFFIX } from './renewal-schedule-store.js';
+export { TableLeaseStore, LEASES_TABLE_SUFFIX } from './lease-store.js';
 export {
   TableClients,
   DEFAULT_TABLE_PREFIX,

@@ -1,5 +1,11 @@
-import type { QueuedNotification, SubscriptionRecord } from '../../shared/domain/model.js';
-import type { NotificationQueue, SubscriptionLookup } from '../../shared/domain/ports.js';
+import type { MailboxRecord, QueuedNotification, SubscriptionRecord } from '../../shared/domain/model.js';
+import type {
+  MailboxStore,
+  NotificationQueue,
+  SubscriptionLookup,
+  SubscriptionStore,
+} from '../../shared/domain/ports.js';
+import { AlreadyExistsError, ConcurrencyError } from '../../shared/errors.js';
 
 /** In-memory fakes of our own ports, for unit tests of shared/domain. */
 export class InMemorySubscriptionLookup implements SubscriptionLookup {
@@ -83,4 +89,62 @@ export function graphLifecycleNotification(
     lifecycleEvent,
     ...overrides,
   };
+}
+
+/** In-memory MailboxStore with ETags, for unit tests. */
+export class InMemoryMailboxStore implements MailboxStore {
+  readonly records = new Map<string, MailboxRecord>();
+  private version = 0;
+
+  async getMailbox(email: string): Promise<MailboxRecord | undefined> {
+    const r = this.records.get(email.toLowerCase());
+    return r ? { ...r } : undefined;
+  }
+  async insertMailbox(record: MailboxRecord): Promise<MailboxRecord> {
+    const key = record.email.toLowerCase();
+    if (this.records.has(key)) throw new AlreadyExistsError(`mailbox ${key}`);
+    const stored = { ...record, email: key, etag: `v${++this.version}` };
+    this.records.set(key, stored);
+    return { ...stored };
+  }
+  async updateMailbox(record: MailboxRecord): Promise<MailboxRecord> {
+    const key = record.email.toLowerCase();
+    const current = this.records.get(key);
+    if (!current || current.etag !== record.etag) throw new ConcurrencyError(`mailbox ${key}`);
+    const stored = { ...record, email: key, etag: `v${++this.version}` };
+    this.records.set(key, stored);
+    return { ...stored };
+  }
+  async deleteMailbox(email: string): Promise<void> {
+    this.records.delete(email.toLowerCase());
+  }
+}
+
+/** In-memory SubscriptionStore with ETags, for unit tests. */
+export class InMemorySubscriptionStore implements SubscriptionStore {
+  readonly records = new Map<string, SubscriptionRecord>();
+  private version = 0;
+
+  async getSubscription(id: string): Promise<SubscriptionRecord | undefined> {
+    const r = this.records.get(id);
+    return r ? { ...r } : undefined;
+  }
+  async insertSubscription(record: SubscriptionRecord): Promise<SubscriptionRecord> {
+    if (this.records.has(record.subscriptionId))
+      throw new AlreadyExistsError(`subscription ${record.subscriptionId}`);
+    const stored = { ...record, etag: `v${++this.version}` };
+    this.records.set(record.subscriptionId, stored);
+    return { ...stored };
+  }
+  async updateSubscription(record: SubscriptionRecord): Promise<SubscriptionRecord> {
+    const current = this.records.get(record.subscriptionId);
+    if (!current || current.etag !== record.etag)
+      throw new ConcurrencyError(`subscription ${record.subscriptionId}`);
+    const stored = { ...record, etag: `v${++this.version}` };
+    this.records.set(record.subscriptionId, stored);
+    return { ...stored };
+  }
+  async deleteSubscription(id: string): Promise<void> {
+    this.records.delete(id);
+  }
 }

@@ -29,6 +29,9 @@ beforeAll(async () => {
     port: 0,
     quiet: true,
     log: () => {},
+    // This file asserts on what reaches the queue, so nothing may consume it.
+    startQueueTriggers: false,
+    startTimers: false,
     env: {
       TABLES_CONNECTION_STRING: inject('tablesConnectionString'),
       TABLE_NAME_PREFIX: `wh${randomBytes(4).toString('hex')}`,

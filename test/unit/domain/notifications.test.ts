@@ -143,7 +143,11 @@ describe('dedupKeyFor and toQueuedNotification', () => {
     expect(dedupKeyFor(parse(graphChangeNotification(sub, 'm1')))).toBe(a);
     expect(dedupKeyFor(parse(graphChangeNotification(sub, 'm2')))).not.toBe(a);
     expect(dedupKeyFor(parse(graphChangeNotification(sub, 'm1', { changeType: 'updated' })))).not.toBe(a);
-    expect(dedupKeyFor(parse(graphChangeNotification(sub, 'm1', { subscriptionId: 'other-sub' })))).not.toBe(
+    expect(
+      dedupKeyFor(parse(graphChangeNotification(sub, 'm1', { resource: 'Users/another-user/Messages/m1' }))),
+    ).not.toBe(a);
+    // The same message seen through a recreated subscription is the same notification.
+    expect(dedupKeyFor(parse(graphChangeNotification(sub, 'm1', { subscriptionId: 'recreated-sub' })))).toBe(
       a,
     );
     expect(a.length).toBeLessThanOrEqual(128);
