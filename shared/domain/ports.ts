@@ -140,3 +140,67 @@ export interface SubscriptionRenewalPort {
    */
   renewBatch(tenantId: string, items: readonly RenewalRequest[]): Promise<readonly RenewalOutcome[]>;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Devices and push (notification → push). Adapters: shared/store (devices, idempotency),
+// shared/push (providers).
+// ---------------------------------------------------------------------------------------------
+
+export type PushPlatform = 'apns' | 'fcm';
+
+/** A phone registered by its user for push. Keyed by mailbox, then device id. */
+export interface DeviceRecord {
+  /** Lower-cased SMTP address of the mailbox the device gets pushes for. */
+  mailboxEmail: string;
+  /** Chosen by the app, stable per installation (letters, digits, `-`, `_`, `.`, ≤ 64). */
+  deviceId: string;
+  platform: PushPlatform;
+  /** APNs device token or FCM registration token. Sensitive: never log it whole. */
+  token: string;
+  /** Entra object id of the user who registered it. */
+  userObjectId: string;
+  createdAt: string;
+  updatedAt: string;
+  etag?: string;
+}
+
+/** Devices by mailbox: listing one mailbox's devices is a single-partition query. */
+export interface DeviceStore {
+  listDevices(mailboxEmail: string): Promise<DeviceRecord[]>;
+  getDevice(mailboxEmail: string, deviceId: string): Promise<DeviceRecord | undefined>;
+  /** Inserts or replaces (a re-registration updates the token). */
+  upsertDevice(record: DeviceRecord): Promise<DeviceRecord>;
+  /** Missing is not an error. */
+  deleteDevice(mailboxEmail: string, deviceId: string): Promise<void>;
+}
+
+/** What a push shows, already reduced to the mailbox's privacy mode. */
+export interface PushContent {
+  title: string;
+  body: string;
+  /** Unread count for the app badge, when known. */
+  badge?: number;
+  /** Small, non-sensitive data for the app (ids only). */
+  data: { mailbox: string; messageId: string };
+  /** Collapses pushes of one mailbox on the lock screen. */
+  threadId: string;
+}
+
+export type PushDeliveryOutcome =
+  /** Accepted by the provider. */
+  | { deviceId: string; outcome: 'sent' }
+  /** The provider says the token is invalid or expired: the device must be removed. */
+  | { deviceId: string; outcome: 'invalid_token'; detail?: string }
+  /** Temporary failure (5xx, throttling): try again later. */
+  | { deviceId: string; outcome: 'retry'; retryAfterMs?: number; detail?: string };
+
+/** One interface for every push service (Notification Hubs, a signed webhook, the local sink). */
+export interface PushProvider {
+  readonly name: string;
+  /** Called when a device registers (Notification Hubs: create/update its installation tagged with the user). */
+  registerDevice(device: DeviceRecord): Promise<void>;
+  /** Called when a device is removed. Missing is not an error. */
+  unregisterDevice(device: DeviceRecord): Promise<void>;
+  /** Sends one push to each given device; one outcome per device. Rejects only if nothing could be attempted. */
+  send(devices: readonly DeviceRecord[], content: PushContent): Promise<PushDeliveryOutcome[]>;
+}
