@@ -73,7 +73,11 @@ export interface RenewalSchedulePort {
    * which ones, when there are more, is up to the store.
    */
   listBucket(bucket: string, limit?: number): Promise<StoredRenewalScheduleEntry[]>;
-  /** Inserts or replaces the entry in the bucket of its `dueAt` (unconditionally). */
+  /**
+   * Inserts or replaces the entry in the bucket of its `dueAt` (unconditionally). Rows are found
+   * by bucket only: a row for the same subscription in another bucket is not touched, so add a
+   * row once per subscription id (see scheduleEntryFor) and let the renewal pass move it.
+   */
   upsertEntry(entry: RenewalScheduleEntry): Promise<StoredRenewalScheduleEntry>;
   /**
    * Replaces a stored entry in place (its `dueAt` must stay in `entry.bucket`), only if `entry.etag`

@@ -661,7 +661,13 @@ async function mapBounded<T>(
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run));
 }
 
-/** The schedule entry for a new (or recreated) subscription; for the subscription lifecycle code. */
+/**
+ * The schedule entry for a new (or recreated) subscription id; for the subscription lifecycle
+ * code, which upserts it right after creating the subscription. Do not add an entry when renewing
+ * an existing subscription outside the timer (e.g. on `reauthorizationRequired`): its row already
+ * exists under another bucket, and a second row would renew it twice per cycle from then on.
+ * The existing row simply renews it again when due, which is harmless.
+ */
 export function scheduleEntryFor(
   subscription: { subscriptionId: string; tenantId: string; expiresAt: number },
   now: number,
