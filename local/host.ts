@@ -1,4 +1,5 @@
 import { randomUUID, timingSafeEqual, createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import azureFunctions from '@azure/functions';
@@ -185,19 +186,24 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
         stops.push(() => client.close());
         for (const def of queueDefs) {
           const queueName = resolveSettingExpression(def.queueName, env);
-          const consumer = consumeQueue(client, queueName, async (body, meta) => {
-            const context = new InvocationContext({
-              invocationId: randomUUID(),
-              functionName: def.name,
-              logHandler: logHandlerFor(def.name),
-              triggerMetadata: {
-                messageId: meta.messageId,
-                deliveryCount: meta.deliveryCount,
-                enqueuedTimeUtc: meta.enqueuedAt?.toISOString(),
-              },
-            });
-            await def.handler(body, context);
-          });
+          const consumer = consumeQueue(
+            client,
+            queueName,
+            async (body, meta) => {
+              const context = new InvocationContext({
+                invocationId: randomUUID(),
+                functionName: def.name,
+                logHandler: logHandlerFor(def.name),
+                triggerMetadata: {
+                  messageId: meta.messageId,
+                  deliveryCount: meta.deliveryCount,
+                  enqueuedTimeUtc: meta.enqueuedAt?.toISOString(),
+                },
+              });
+              await def.handler(body, context);
+            },
+            hostJsonServiceBusOptions(),
+          );
           stops.push(() => consumer.close());
         }
       }
@@ -328,6 +334,36 @@ async function enrolDemoMailboxes(services: Services, log: (line: string) => voi
     } catch (error) {
       log(`[local] ${user.mail}: could not create a subscription: ${String(error)}`);
     }
+  }
+}
+
+/** The queue trigger's concurrency and lock renewal from host.json, as the Functions host reads them. */
+function hostJsonServiceBusOptions(): {
+  maxConcurrentCalls?: number;
+  maxAutoLockRenewalDurationInMs?: number;
+} {
+  try {
+    // local/host.ts runs from the source tree (tests) or from dist/local (npm start).
+    const path = [new URL('../host.json', import.meta.url), new URL('../../host.json', import.meta.url)].find(
+      (u) => existsSync(u),
+    );
+    if (!path) return {};
+    const hostJson = JSON.parse(readFileSync(path, 'utf8')) as {
+      extensions?: { serviceBus?: { maxConcurrentCalls?: number; maxAutoLockRenewalDuration?: string } };
+    };
+    const sb = hostJson.extensions?.serviceBus ?? {};
+    const renewal = /^(\d+):(\d+):(\d+)$/.exec(sb.maxAutoLockRenewalDuration ?? '');
+    return {
+      ...(sb.maxConcurrentCalls ? { maxConcurrentCalls: sb.maxConcurrentCalls } : {}),
+      ...(renewal
+        ? {
+            maxAutoLockRenewalDurationInMs:
+              (Number(renewal[1]) * 3600 + Number(renewal[2]) * 60 + Number(renewal[3])) * 1000,
+          }
+        : {}),
+    };
+  } catch {
+    return {};
   }
 }
 
