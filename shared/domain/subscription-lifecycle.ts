@@ -171,17 +171,9 @@ export class SubscriptionLifecycle {
     const now = this.deps.now();
     const expiresAt = newExpiry(now, hashJitter(subscriptionId), DEFAULT_RENEWAL_OPTIONS);
     try {
-      const renewed = await this.deps.graph.renewSubscription(
-        tenantId,
-        subscriptionId,
-        new Date(expiresAt).toISOString(),
-      );
-      await this.deps.schedule.upsertEntry(
-        scheduleEntryFor(
-          { subscriptionId, tenantId, expiresAt: Date.parse(renewed.expirationDateTime) },
-          now,
-        ),
-      );
+      // The existing schedule row renews it again when due (renewing early is harmless); a
+      // second row would renew it twice per cycle.
+      await this.deps.graph.renewSubscription(tenantId, subscriptionId, new Date(expiresAt).toISOString());
       return { action: 'renewed', subscriptionId };
     } catch (error) {
       if (this.deps.graph.statusOf(error) === 404) return this.recreate(subscriptionId);

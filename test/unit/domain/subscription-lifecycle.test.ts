@@ -248,3 +248,15 @@ describe('SubscriptionLifecycle lifecycle events', () => {
     expect(queue.messages[0]?.messageId).toBe(fromNotification);
   });
 });
+
+describe('reauthorization and the renewal schedule', () => {
+  it('does not add a second schedule row for a subscription it renews', async () => {
+    const ctx = setup();
+    await ctx.mailboxes.insertMailbox(ctx.mailbox);
+    const record = await ctx.lifecycle.createForMailbox((await ctx.mailboxes.getMailbox(ctx.mailbox.email))!);
+    const rowsBefore = ctx.schedule.size;
+    await ctx.lifecycle.reauthorize(record.subscriptionId, 'tenant-1');
+    await ctx.lifecycle.reauthorize(record.subscriptionId, 'tenant-1');
+    expect(ctx.schedule.size).toBe(rowsBefore);
+  });
+});
