@@ -9,8 +9,8 @@
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { Agent, request } from 'node:http';
 import autocannon from 'autocannon';
-import { startAmqpStandIn } from '../test/support/amqp-standin.js';
 
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
@@ -30,10 +30,25 @@ interface Ready {
   subscriptions: SubscriptionInfo[];
 }
 
-const amqp = await startAmqpStandIn({ queues: { [QUEUE]: { duplicateDetectionWindowMs: 10 * 60_000 } } });
-const child = fork(fileURLToPath(new URL('./webhook-server.js', import.meta.url)), [], {
-  env: { ...process.env, ServiceBusConnection: amqp.connectionString, NOTIFICATION_QUEUE_NAME: QUEUE },
+const broker = fork(fileURLToPath(new URL('./amqp-server.js', import.meta.url)), [], {
+  env: { ...process.env, BENCH_QUEUE: QUEUE },
   stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+});
+const brokerReady = await new Promise<{ connectionString: string }>((resolve, reject) => {
+  broker.once('message', (m) => resolve(m as { connectionString: string }));
+  broker.once('exit', (code) => reject(new Error(`AMQP stand-in exited with ${code}`)));
+});
+/** Messages waiting on the queue (the stand-in runs in its own process). */
+const queued = () =>
+  new Promise<number>((resolve) => {
+    broker.once('message', (m: { stats: { active: number } }) => resolve(m.stats.active));
+    broker.send({ type: 'stats', queue: QUEUE });
+  });
+const child = fork(fileURLToPath(new URL('./webhook-server.js', import.meta.url)), [], {
+  env: { ...process.env, ServiceBusConnection: brokerReady.connectionString, NOTIFICATION_QUEUE_NAME: QUEUE },
+  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  // BENCH_PROFILE=1 writes a V8 CPU profile of the function host to bench/results/profile/.
+  ...(process.env.BENCH_PROFILE ? { execArgv: ['--cpu-prof', '--cpu-prof-dir=bench/results/profile'] } : {}),
 });
 const ready = await new Promise<Ready>((resolve, reject) => {
   child.once('message', (m) => resolve(m as Ready));
@@ -93,13 +108,46 @@ async function phase(
 ): Promise<PhaseResult> {
   const base = handler === 'ours' ? ready.url : ready.naiveUrl;
   const rate = load === 'fixed-rate' ? Math.max(1, Math.round(TARGET_RATE / itemsPerPost)) : undefined;
-  const before = amqp.stats(QUEUE).active;
+  const before = await queued();
   const cpuBefore = await cpuOfChild();
+  const result = rate
+    ? await openLoop(`${base}/api/notifications`, rate, seconds, itemsPerPost)
+    : await closedLoop(`${base}/api/notifications`, seconds, itemsPerPost);
+  const cpuAfter = await cpuOfChild();
+  // Let in-flight naive requests finish before counting what reached the queue.
+  await new Promise((r) => setTimeout(r, handler === 'naive' ? 1500 : 200));
+  const notifications = result.ok * itemsPerPost;
+  return {
+    handler,
+    itemsPerPost,
+    load,
+    offeredNotificationsPerSecond: rate ? rate * itemsPerPost : null,
+    notificationsPerSecond: Math.round(notifications / result.seconds),
+    ackP50Ms: result.p50,
+    ackP99Ms: result.p99,
+    cpuMsPerNotification:
+      notifications > 0 ? Number(((cpuAfter - cpuBefore) / notifications).toFixed(3)) : NaN,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    enqueued: (await queued()) - before,
+  };
+}
+
+interface LoadResult {
+  ok: number;
+  non2xx: number;
+  errors: number;
+  seconds: number;
+  p50: number;
+  p99: number;
+}
+
+/** As fast as CONNECTIONS connections go (autocannon): the throughput ceiling. */
+async function closedLoop(url: string, seconds: number, itemsPerPost: number): Promise<LoadResult> {
   const result = await autocannon({
-    url: `${base}/api/notifications`,
+    url,
     connections: CONNECTIONS,
     duration: seconds,
-    ...(rate ? { overallRate: rate } : {}),
     requests: [
       {
         method: 'POST',
@@ -108,25 +156,82 @@ async function phase(
       },
     ],
   });
-  const cpuAfter = await cpuOfChild();
-  // Let in-flight naive requests finish before counting what reached the queue.
-  await new Promise((r) => setTimeout(r, handler === 'naive' ? 1500 : 200));
-  const ok = result['2xx'];
-  const notifications = ok * itemsPerPost;
   return {
-    handler,
-    itemsPerPost,
-    load,
-    offeredNotificationsPerSecond: rate ? rate * itemsPerPost : null,
-    notificationsPerSecond: Math.round(notifications / result.duration),
-    ackP50Ms: result.latency.p50,
-    ackP99Ms: result.latency.p99,
-    cpuMsPerNotification:
-      notifications > 0 ? Number(((cpuAfter - cpuBefore) / notifications).toFixed(3)) : NaN,
+    ok: result['2xx'],
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
-    enqueued: amqp.stats(QUEUE).active - before,
+    seconds: result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
   };
+}
+
+/**
+ * Open loop at a fixed rate with Poisson arrivals, like independent Graph deliveries. Latency
+ * is measured from each request's scheduled time, so queueing in the client counts too (no
+ * coordinated omission). Up to CONNECTIONS keep-alive sockets.
+ */
+async function openLoop(
+  url: string,
+  rate: number,
+  seconds: number,
+  itemsPerPost: number,
+): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+  const target = new URL(url);
+  const latencies: number[] = [];
+  let ok = 0;
+  let non2xx = 0;
+  let errors = 0;
+  const inFlight = new Set<Promise<void>>();
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  let next = start;
+  while (next < end) {
+    const wait = next - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const scheduled = next;
+    next += -Math.log(1 - Math.random()) * (1000 / rate);
+    const body = graphPayload(itemsPerPost);
+    const done = new Promise<void>((resolve) => {
+      const req = request(
+        {
+          agent,
+          host: target.hostname,
+          port: target.port,
+          path: target.pathname,
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json; charset=utf-8',
+            'content-length': Buffer.byteLength(body),
+          },
+        },
+        (res) => {
+          res.resume();
+          res.on('end', () => {
+            latencies.push(performance.now() - scheduled);
+            if (res.statusCode && res.statusCode >= 200 && res.statusCode < 300) ok++;
+            else non2xx++;
+            resolve();
+          });
+        },
+      );
+      req.on('error', () => {
+        errors++;
+        resolve();
+      });
+      req.end(body);
+    });
+    inFlight.add(done);
+    void done.then(() => inFlight.delete(done));
+  }
+  await Promise.all(inFlight);
+  const seconds_ = (performance.now() - start) / 1000;
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const pick = (q: number) =>
+    Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? NaN);
+  return { ok, non2xx, errors, seconds: seconds_, p50: pick(0.5), p99: pick(0.99) };
 }
 
 const results: PhaseResult[] = [];
@@ -146,7 +251,8 @@ try {
 } finally {
   child.send({ type: 'stop' });
   await new Promise((r) => child.once('exit', r));
-  await amqp.stop();
+  broker.send({ type: 'stop' });
+  await new Promise((r) => broker.once('exit', r));
 }
 
 const output = {
