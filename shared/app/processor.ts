@@ -1,19 +1,36 @@
-import { ValidationError } from '../errors.js';
+import { ConfigError, ValidationError } from '../errors.js';
 import type { LifecycleOutcome } from '../domain/subscription-lifecycle.js';
 import { LIFECYCLE_EVENTS } from '../domain/notifications.js';
 import type { LifecycleMessage } from '../domain/model.js';
+import { describeNotificationOutcome } from '../notify/outcome.js';
+import type { RetryingChangeMessage } from '../notify/ports.js';
+import type { ChangeHandlingOutcome, NotificationService } from '../notify/service.js';
+import { DEFAULT_MAX_DELIVERY_COUNT } from '../notify/settings.js';
 import type { Services } from './services.js';
 
-export type ProcessOutcome = LifecycleOutcome | { action: 'not_supported'; type: string };
+export type ProcessOutcome = LifecycleOutcome | ChangeHandlingOutcome;
+
+/** The queue trigger's view of the delivery (the Functions host's `deliveryCount`). */
+export interface QueueDelivery {
+  /** 1 on the first delivery. Default 1. */
+  deliveryCount?: number;
+  /** The queue's MaxDeliveryCount. Default: `NOTIFICATION_MAX_DELIVERY_COUNT`'s default, 10. */
+  maxDeliveryCount?: number;
+}
 
 /**
  * One message from the `mail-notifications` queue. Lifecycle events act on the subscription;
- * change notifications are turned into pushes by the notification-to-push processor (a later
- * capability): until it exists they are thrown back, so Service Bus keeps and finally
- * dead-letters them instead of dropping them.
+ * change notifications go through the notification-to-push pipeline (`services.notifications`).
+ * Resolving completes the message (pushed, dropped with a reason, or a retry scheduled on the
+ * queue); throwing abandons it, and Service Bus redelivers it and dead-letters it after the
+ * queue's max delivery count, so nothing is lost.
  */
-export async function processQueuedNotification(services: Services, body: unknown): Promise<ProcessOutcome> {
-  const message = body as Partial<LifecycleMessage> | undefined;
+export async function processQueuedNotification(
+  services: Services,
+  body: unknown,
+  delivery: QueueDelivery = {},
+): Promise<ProcessOutcome> {
+  const message = body as Partial<LifecycleMessage> | Partial<RetryingChangeMessage> | undefined;
   if (message?.type === 'lifecycle') {
     if (
       typeof message.subscriptionId !== 'string' ||
@@ -28,10 +45,50 @@ export async function processQueuedNotification(services: Services, body: unknow
     return services.lifecycle.handleLifecycle(message as LifecycleMessage);
   }
   if (message?.type === 'change') {
-    throw new ValidationError(
-      'change notifications are not processed by this version (push delivery is not built yet)',
-      'not_supported',
-    );
+    const missing = (
+      ['subscriptionId', 'tenantId', 'mailboxEmail', 'userId', 'changeType', 'resource', 'messageId'] as const
+    ).filter((field) => typeof message[field] !== 'string' || message[field] === '');
+    if (missing.length > 0) {
+      throw new ValidationError(`change message is missing ${missing.join(', ')}`);
+    }
+    const deliveryCount = positiveInteger(delivery.deliveryCount) ?? 1;
+    const maxDeliveryCount = positiveInteger(delivery.maxDeliveryCount) ?? DEFAULT_MAX_DELIVERY_COUNT;
+    return notificationsOf(services).handle(message as RetryingChangeMessage, {
+      deliveryCount,
+      maxDeliveryCount,
+    });
   }
   throw new ValidationError('unknown message type on the notification queue');
+}
+
+/**
+ * `services.notifications`, built by the composition root with buildNotificationService
+ * (shared/notify). Absent: the change message is thrown back (kept on the queue, dead-lettered
+ * after the max delivery count), never dropped.
+ */
+export function notificationsOf(services: Services): NotificationService {
+  const notifications = (services as Services & { notifications?: NotificationService }).notifications;
+  if (!notifications) {
+    throw new ConfigError([
+      'services.notifications is not set: build it with buildNotificationService (shared/notify) in shared/app/services.ts to process change notifications',
+    ]);
+  }
+  return notifications;
+}
+
+/** The line the function logs for an outcome, e.g. `notification dropped: no_devices`. */
+export function describeProcessOutcome(outcome: ProcessOutcome): string {
+  switch (outcome.action) {
+    case 'pushed':
+    case 'dropped':
+      return describeNotificationOutcome(outcome);
+    case 'retry_scheduled':
+      return `notification retry scheduled: ${outcome.reason}, attempt ${outcome.retryAttempt} at ${outcome.retryAt} (${outcome.sent} sent)`;
+    default:
+      return `notification-processor: ${JSON.stringify(outcome)}`;
+  }
+}
+
+function positiveInteger(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
 }

@@ -1,0 +1,271 @@
+/** TableIdempotencyStore against Azurite: conditional inserts, takeovers, transactions, purge. */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { TableClient } from '@azure/data-tables';
+import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { ValidationError } from '../../../shared/errors.js';
+import type { ClaimResult, DeliveryClaim } from '../../../shared/notify/ports.js';
+import {
+  createIdempotencyStore,
+  type TableIdempotencyStore,
+} from '../../../shared/store/idempotency-store.js';
+
+const NOW = Date.parse('2026-11-23T12:00:00Z');
+const TIMEOUT = 120_000;
+const DAY = '20261123';
+
+let store: TableIdempotencyStore;
+let raw: TableClient;
+
+beforeAll(async () => {
+  const connectionString = inject('tablesConnectionString');
+  const deliveries = createIdempotencyStore({
+    connectionString,
+    tablePrefix: `idem${randomBytes(4).toString('hex')}`,
+  });
+  await deliveries.ensureTable();
+  store = deliveries.store;
+  raw = TableClient.fromConnectionString(connectionString, store.tableName, {
+    allowInsecureConnection: true,
+  });
+});
+
+const messageKey = () => `c-${randomBytes(32).toString('base64url')}`;
+const claimed = (r: ClaimResult | undefined): DeliveryClaim => {
+  if (r?.status !== 'claimed') throw new Error(`expected a claim, got ${JSON.stringify(r)}`);
+  return r.claim;
+};
+
+describe('claims', () => {
+  it('a first claim inserts a sending row with the claim time', async () => {
+    const key = messageKey();
+    const [result] = await store.claim({
+      day: DAY,
+      messageKey: key,
+      deviceIds: ['d1'],
+      now: NOW,
+      claimTimeoutMs: TIMEOUT,
+    });
+    expect(result).toMatchObject({ deviceId: 'd1', status: 'claimed', tookOver: false });
+    const row = await raw.getEntity<Record<string, unknown>>(DAY, `${key}|d1`);
+    expect(row).toMatchObject({ state: 'sending', claimedAt: new Date(NOW).toISOString() });
+    expect(row.etag).toBe(claimed(result).etag);
+  });
+
+  it('of two concurrent claimers exactly one wins; the other is told to retry later', async () => {
+    for (let round = 0; round < 5; round++) {
+      const key = messageKey();
+      const request = { day: DAY, messageKey: key, deviceIds: ['d1'], now: NOW, claimTimeoutMs: TIMEOUT };
+      const [a, b] = await Promise.all([store.claim(request), store.claim(request)]);
+      const statuses = [a[0]?.status, b[0]?.status].sort();
+      expect(statuses).toEqual(['claimed', 'in_progress']);
+      const loser = [a[0], b[0]].find((r) => r?.status === 'in_progress');
+      expect(loser).toMatchObject({ retryAfterMs: TIMEOUT });
+    }
+  });
+
+  it('of many concurrent multi-device claimers exactly one wins each device', async () => {
+    const key = messageKey();
+    const devices = ['d1', 'd2', 'd3'];
+    const results = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        store.claim({ day: DAY, messageKey: key, deviceIds: devices, now: NOW, claimTimeoutMs: TIMEOUT }),
+      ),
+    );
+    for (const [i, deviceId] of devices.entries()) {
+      const winners = results.filter((r) => r[i]?.deviceId === deviceId && r[i]?.status === 'claimed');
+      expect(winners).toHaveLength(1);
+    }
+  });
+
+  it('claims every device of a message in one transaction, with usable etags', async () => {
+    const key = messageKey();
+    const results = await store.claim({
+      day: DAY,
+      messageKey: key,
+      deviceIds: ['d1', 'd2', 'd3'],
+      now: NOW,
+      claimTimeoutMs: TIMEOUT,
+    });
+    expect(results.map((r) => r.status)).toEqual(['claimed', 'claimed', 'claimed']);
+    // The etags from the transaction are the stored ones: marking sent (conditional) succeeds.
+    expect(await store.markSent(results.map(claimed), NOW + 1000)).toEqual({ lost: 0 });
+    for (const d of ['d1', 'd2', 'd3']) expect((await store.get(DAY, key, d))?.state).toBe('sent');
+  });
+
+  it('a sent delivery is skipped, however old', async () => {
+    const key = messageKey();
+    const [first] = await store.claim({
+      day: DAY,
+      messageKey: key,
+      deviceIds: ['d1'],
+      now: NOW,
+      claimTimeoutMs: TIMEOUT,
+    });
+    await store.markSent([claimed(first)], NOW + 500);
+    const [again] = await store.claim({
+      day: DAY,
+      messageKey: key,
+      deviceIds: ['d1'],
+      now: NOW + 10 * TIMEOUT,
+      claimTimeoutMs: TIMEOUT,
+    });
+    expect(again).toEqual({ deviceId: 'd1', status: 'already_sent' });
+    expect(await store.get(DAY, key, 'd1')).toMatchObject({ state: 'sent', sentAt: NOW + 500 });
+  });
+
+  it('mixes outcomes per device when some rows exist (transaction falls back row by row)', async () => {
+    const key = messageKey();
+    const [d1] = await store.claim({
+      day: DAY,
+      messageKey: key,
+      deviceIds: ['d1'],
+      now: NOW,
+      claimTimeoutMs: TIMEOUT,
+    });
+    await store.markSent([claimed(d1)], NOW);
+    await store.claim({ day: DAY, messageKey: key, deviceIds: ['d2'], now: NOW, claimTimeoutMs: TIMEOUT });
+    const results = await store.claim({
+      day: DAY,
+      messageKey: key,
+      deviceIds: ['d1', 'd2', 'd3'],
+      now: NOW + 1000,
+      claimTimeoutMs: TIMEOUT,
+    });
+    expect(results.map((r) => [r.deviceId, r.status])).toEqual([
+      ['d1', 'already_sent'],
+      ['d2', 'in_progress'],
+      ['d3', 'claimed'],
+    ]);
+  });
+
+  it('a stale sending claim (a crashed attempt) is taken over with its etag, by exactly one taker', async () => {
+    const key = messageKey();
+    const [crashed] = await store.claim({
+      day: DAY,
+      messageKey: key,
+      deviceIds: ['d1'],
+      now: NOW,
+      claimTimeoutMs: TIMEOUT,
+    });
+    const later = NOW + TIMEOUT + 1;
+    const results = await Promise.all(
+      Array.from({ length: 4 }, () =>
+        store.claim({ day: DAY, messageKey: key, deviceIds: ['d1'], now: later, claimTimeoutMs: TIMEOUT }),
+      ),
+    );
+    const winners = results.filter((r) => r[0]?.status === 'claimed');
+    expect(winners).toHaveLength(1);
+    expect(winners[0]![0]).toMatchObject({ tookOver: true });
+    expect(results.filter((r) => r[0]?.status === 'in_progress')).toHaveLength(3);
+    // The crashed holder's claim is lost: marking it sent is reported, not applied.
+    expect(await store.markSent([claimed(crashed)], later)).toEqual({ lost: 1 });
+    expect((await store.get(DAY, key, 'd1'))?.state).toBe('sending');
+    expect(await store.markSent([claimed(winners[0]![0])], later)).toEqual({ lost: 0 });
+    expect((await store.get(DAY, key, 'd1'))?.state).toBe('sent');
+  });
+
+  it('a fresh claim is not taken over', async () => {
+    const key = messageKey();
+    await store.claim({ day: DAY, messageKey: key, deviceIds: ['d1'], now: NOW, claimTimeoutMs: TIMEOUT });
+    const [result] = await store.claim({
+      day: DAY,
+      messageKey: key,
+      deviceIds: ['d1'],
+      now: NOW + TIMEOUT - 5_000,
+      claimTimeoutMs: TIMEOUT,
+    });
+    expect(result).toEqual({ deviceId: 'd1', status: 'in_progress', retryAfterMs: 5_000 });
+  });
+
+  it('release deletes only our own claim, and lets the next claim in at once', async () => {
+    const key = messageKey();
+    const [mine] = await store.claim({
+      day: DAY,
+      messageKey: key,
+      deviceIds: ['d1'],
+      now: NOW,
+      claimTimeoutMs: TIMEOUT,
+    });
+    await store.release([claimed(mine)]);
+    expect(await store.get(DAY, key, 'd1')).toBeUndefined();
+    const [next] = await store.claim({
+      day: DAY,
+      messageKey: key,
+      deviceIds: ['d1'],
+      now: NOW,
+      claimTimeoutMs: TIMEOUT,
+    });
+    // Releasing the old (no longer valid) claim leaves the new one alone.
+    await store.release([claimed(mine)]);
+    expect((await store.get(DAY, key, 'd1'))?.etag).toBe(claimed(next).etag);
+  });
+
+  it('refuses keys Table Storage cannot hold, before any request', async () => {
+    const bad = [
+      { day: '2026-11-23', messageKey: messageKey(), deviceIds: ['d1'] },
+      { day: DAY, messageKey: 'a|b', deviceIds: ['d1'] },
+      { day: DAY, messageKey: messageKey(), deviceIds: ['d/1'] },
+      { day: DAY, messageKey: messageKey(), deviceIds: ['d1', 'd1'] },
+    ];
+    for (const request of bad) {
+      await expect(store.claim({ ...request, now: NOW, claimTimeoutMs: TIMEOUT })).rejects.toBeInstanceOf(
+        ValidationError,
+      );
+    }
+  });
+});
+
+describe('purge', () => {
+  it('deletes whole days before the cutoff, in bounded calls, and keeps the rest', async () => {
+    // Days of their own, so other tests' rows (all on DAY) are not involved.
+    const old = ['20200101', '20200102'];
+    const keep = '20200103';
+    const rows = async (day: string) => {
+      let n = 0;
+      const pages = raw.listEntities({ queryOptions: { filter: `PartitionKey eq '${day}'` } }).byPage();
+      for await (const page of pages) n += page.length;
+      return n;
+    };
+    for (const day of [...old, keep]) {
+      // 150 rows in the first old day: more than one 100-operation transaction.
+      const count = day === old[0] ? 150 : 20;
+      for (let i = 0; i < count; i += 10) {
+        await store.claim({
+          day,
+          messageKey: messageKey(),
+          deviceIds: Array.from({ length: 10 }, (_, j) => `dev${j}`),
+          now: NOW,
+          claimTimeoutMs: TIMEOUT,
+        });
+      }
+    }
+    expect(await rows(old[0]!)).toBe(150);
+
+    const first = await store.purgeOlderThan(keep, { maxRows: 100 });
+    expect(first).toEqual({ deleted: 100, partitions: [old[0]], more: true });
+    expect(await rows(old[0]!)).toBe(50);
+
+    const second = await store.purgeOlderThan(keep, { maxRows: 1000 });
+    expect(second).toEqual({ deleted: 70, partitions: old, more: false });
+    expect(await rows(old[0]!)).toBe(0);
+    expect(await rows(old[1]!)).toBe(0);
+    expect(await rows(keep)).toBe(20);
+
+    expect(await store.purgeOlderThan(keep)).toEqual({ deleted: 0, partitions: [], more: false });
+  });
+
+  it('two overlapping purges delete everything exactly once between them', async () => {
+    const day = '20190601';
+    for (let i = 0; i < 5; i++) {
+      await store.claim({
+        day,
+        messageKey: `c-${randomUUID()}`,
+        deviceIds: Array.from({ length: 10 }, (_, j) => `dev${j}`),
+        now: NOW,
+        claimTimeoutMs: TIMEOUT,
+      });
+    }
+    const [a, b] = await Promise.all([store.purgeOlderThan('20190602'), store.purgeOlderThan('20190602')]);
+    expect(a.deleted + b.deleted).toBe(50);
+  });
+});
