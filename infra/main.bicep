@@ -31,6 +31,10 @@ param graphTenantId string
 @description('Application (client) ID of the Graph app registration.')
 param graphClientId string
 
+@minLength(1)
+@description('Audience of the mobile app\'s access tokens for the devices API: App ID URI (api://...) and/or client id, comma-separated.')
+param deviceApiAudience string
+
 @description('Set to true once the secret "graph-client-secret" exists in the Key Vault; GRAPH_CLIENT_SECRET then becomes a Key Vault reference.')
 param graphClientSecretInKeyVault bool = false
 
@@ -162,6 +166,7 @@ module api './modules/function-app.bicep' = {
     graphTenantId: graphTenantId
     graphClientId: graphClientId
     graphCloud: graphCloud
+    deviceApiAudience: deviceApiAudience
     tableNamePrefix: tableNamePrefix
     migrationBatchSize: migrationBatchSize
     maintenanceSchedule: maintenanceSchedule

@@ -11,6 +11,7 @@ import { consumeQueue } from '../shared/queue/consumer.js';
 import { createServiceBusClient } from '../shared/queue/notification-queue.js';
 import { startAzurite } from '../test/support/azurite.js';
 import { startAmqpStandIn, type AmqpStandIn } from '../test/support/amqp-standin.js';
+import { LocalEntraIssuer } from '../test/support/entra-tokens.js';
 import { DEMO_TENANT } from '../test/support/graph-sim/demo.js';
 import { startGraphSimulator, type GraphSimulator } from '../test/support/graph-sim/index.js';
 import { parseNcrontab } from './ncrontab.js';
@@ -49,6 +50,8 @@ export interface LocalHost {
   services: Services;
   amqp: AmqpStandIn | undefined;
   graphSimulator: GraphSimulator | undefined;
+  /** Signs device-API tokens for the simulated tenant's users (local only). */
+  entraIssuer: LocalEntraIssuer | undefined;
   stop(): Promise<void>;
 }
 
@@ -145,6 +148,21 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       );
     }
     env.PUBLIC_BASE_URL ??= url;
+    let entraIssuer: LocalEntraIssuer | undefined;
+    if (!env.DEVICE_API_AUDIENCE && graphSimulator) {
+      // The devices API validates Entra ID access tokens; locally a stand-in issuer signs them.
+      const issuer = new LocalEntraIssuer({
+        tenantId: DEMO_TENANT.tenantId,
+        audience: 'api://mailpush-local',
+      });
+      const jwks = await issuer.serve();
+      stops.push(() => jwks.close());
+      entraIssuer = issuer;
+      env.DEVICE_API_AUDIENCE = issuer.audience;
+      env.DEVICE_API_TENANT_ID = DEMO_TENANT.tenantId;
+      env.DEVICE_API_AUTHORITY_HOST = jwks.authorityHost;
+      log(`[local] local Entra ID token issuer (devices API) at ${jwks.authorityHost}`);
+    }
     // Binding expressions (%MAINTENANCE_SCHEDULE%, %NOTIFICATION_QUEUE_NAME%) need the app
     // settings to exist, as Bicep sets them in Azure: fill in the documented defaults.
     for (const spec of SETTINGS) if (spec.default !== undefined) env[spec.name] ??= spec.default;
@@ -280,6 +298,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       services,
       amqp,
       graphSimulator,
+      entraIssuer,
       stop: () => (stopping ??= stopAll()),
     };
   } catch (error) {

@@ -7,6 +7,7 @@ import { spawn } from 'node:child_process';
 import { ConfigError } from '../shared/errors.js';
 import { CA_DIR_ENV } from '../test/support/graph-sim/certs.js';
 import { prepareGraphSimulatorCa } from '../test/support/graph-sim/ca-setup.js';
+import { DEMO_TENANT } from '../test/support/graph-sim/demo.js';
 import { startLocalHost } from './host.js';
 
 const port = process.env.PORT ? Number(process.env.PORT) : 7071;
@@ -26,6 +27,16 @@ if (!process.env.GRAPH_TENANT_ID && !process.env[CA_DIR_ENV]) {
     console.log(
       `[local] ready at ${host.url}/api — function key for admin routes: x-functions-key: ${host.functionKey}`,
     );
+    if (host.entraIssuer) {
+      const adele = DEMO_TENANT.users[0];
+      const token = await host.entraIssuer.mint(
+        { objectId: adele.id, upn: adele.mail },
+        { expiresInSec: 24 * 3600 },
+      );
+      console.log(
+        `[local] a 24-hour devices-API token for ${adele.mail} (Authorization: Bearer …), see requests.http:\n${token}`,
+      );
+    }
     console.log('[local] press Ctrl-C to stop');
     let stopping = false;
     const shutdown = (signal: string) => {

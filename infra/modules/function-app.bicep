@@ -26,6 +26,7 @@ param graphClientSecretName string = 'graph-client-secret'
 
 param graphTenantId string
 param graphClientId string
+param deviceApiAudience string
 @allowed(['global', 'usgov', 'usgovdod', 'china'])
 param graphCloud string
 
@@ -127,6 +128,9 @@ var baseAppSettings = {
   GRAPH_TENANT_ID: graphTenantId
   GRAPH_CLIENT_ID: graphClientId
   GRAPH_CLOUD: graphCloud
+
+  // Mobile app tokens for POST/DELETE /api/devices; the tenant defaults to GRAPH_TENANT_ID.
+  DEVICE_API_AUDIENCE: deviceApiAudience
 
   // Graph must reach the webhook at this base URL (notificationUrl / lifecycleNotificationUrl).
   PUBLIC_BASE_URL: 'https://${functionApp.properties.defaultHostName}'

@@ -1,5 +1,6 @@
 import { ConfigError } from '../errors.js';
 import { GRAPH_SETTING_SPECS, readGraphSettings, type GraphSettings } from './graph-settings.js';
+import { DEVICE_SETTING_SPECS, readDeviceApiSettings, type DeviceApiSettings } from '../devices/settings.js';
 
 /**
  * Every setting the app reads, typed and validated once at start-up. Names match the app
@@ -21,6 +22,7 @@ export interface Settings {
   unknownSubscriptionCacheSeconds: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   graph: GraphSettings;
+  deviceApi: DeviceApiSettings;
   maintenance: {
     /** NCRONTAB of the subscription-maintenance timer (read by the trigger binding). */
     schedule: string;
@@ -104,6 +106,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     description: '`debug`, `info`, `warn` or `error`.',
   },
   ...GRAPH_SETTING_SPECS,
+  ...DEVICE_SETTING_SPECS,
   {
     name: 'MAINTENANCE_SCHEDULE',
     secret: false,
@@ -230,6 +233,7 @@ export function loadSettings(env: Env): Settings {
   }
 
   const graph = readGraphSettings(get, problems);
+  const deviceApi = readDeviceApiSettings(get, problems, { graphTenantId: get('GRAPH_TENANT_ID') });
 
   const schedule = withDefault('MAINTENANCE_SCHEDULE');
   if (!/^\S+( \S+){5}$/.test(schedule)) {
@@ -241,7 +245,7 @@ export function loadSettings(env: Env): Settings {
   const renewalWindowHours = intIn('RENEWAL_WINDOW_HOURS', 2, 72);
   const resyncWindowMinutes = intIn('RESYNC_WINDOW_MINUTES', 5, 1440);
 
-  if (problems.length > 0 || !tables || !serviceBus || !graph) throw new ConfigError(problems);
+  if (problems.length > 0 || !tables || !serviceBus || !graph || !deviceApi) throw new ConfigError(problems);
   return {
     tables,
     serviceBus,
@@ -251,6 +255,7 @@ export function loadSettings(env: Env): Settings {
     unknownSubscriptionCacheSeconds,
     logLevel: logLevel as Settings['logLevel'],
     graph,
+    deviceApi,
     maintenance: {
       schedule,
       subscriptionWritesPer20Seconds,

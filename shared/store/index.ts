@@ -1,6 +1,7 @@
 /**
  * Table Storage repositories. The only code that imports @azure/data-tables lives in this folder.
  */
+import { DEVICES_TABLE_SUFFIX, TableDeviceStore } from './device-store.js';
 import { LEASES_TABLE_SUFFIX, TableLeaseStore } from './lease-store.js';
 import { MAILBOXES_TABLE_SUFFIX, TableMailboxStore } from './mailbox-store.js';
 import { RENEWAL_SCHEDULE_TABLE_SUFFIX, TableRenewalScheduleStore } from './renewal-schedule-store.js';
@@ -14,6 +15,8 @@ export interface TableStores {
   renewalSchedule: TableRenewalScheduleStore;
   /** Leases for timer runs (table name: `leases.tableName`). */
   leases: TableLeaseStore;
+  /** Devices by mailbox (PartitionKey = email, RowKey = device id). */
+  devices: TableDeviceStore;
   /** The actual table names (prefix + suffix), e.g. for status pages and tests. */
   tableNames: { mailboxes: string; subscriptions: string };
   /** Creates the tables if missing. Idempotent; call once at start-up. */
@@ -27,11 +30,13 @@ export function createTableStores(options: TableStoreOptions): TableStores {
   const subscriptions = new TableSubscriptionStore(tables.client(SUBSCRIPTIONS_TABLE_SUFFIX));
   const renewalSchedule = new TableRenewalScheduleStore(tables.client(RENEWAL_SCHEDULE_TABLE_SUFFIX));
   const leases = new TableLeaseStore(tables.client(LEASES_TABLE_SUFFIX));
+  const devices = new TableDeviceStore(tables.client(DEVICES_TABLE_SUFFIX));
   return {
     mailboxes,
     subscriptions,
     renewalSchedule,
     leases,
+    devices,
     tableNames: { mailboxes: mailboxes.tableName, subscriptions: subscriptions.tableName },
     ensureTables: () =>
       tables.ensureTables([
@@ -39,6 +44,7 @@ export function createTableStores(options: TableStoreOptions): TableStores {
         SUBSCRIPTIONS_TABLE_SUFFIX,
         RENEWAL_SCHEDULE_TABLE_SUFFIX,
         LEASES_TABLE_SUFFIX,
+        DEVICES_TABLE_SUFFIX,
       ]),
   };
 }

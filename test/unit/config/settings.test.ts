@@ -12,6 +12,7 @@ const local = {
   GRAPH_CLIENT_ID: '6731de76-14a6-49ae-97bc-6eba6914391e',
   GRAPH_CLIENT_SECRET: 'Zk8Q~graph-secret-value-1234567890',
   PUBLIC_BASE_URL: 'https://func-mailpush.azurewebsites.net/',
+  DEVICE_API_AUDIENCE: 'api://mailpush-devices',
 };
 
 function problemsOf(env: Record<string, string>): string[] {
@@ -76,6 +77,8 @@ describe('loadSettings', () => {
       'GRAPH_CLIENT_ID',
       'GRAPH_CLIENT_SECRET, GRAPH_CLIENT_CERTIFICATE_PATH or GRAPH_CLIENT_CERTIFICATE_BASE64',
       'PUBLIC_BASE_URL',
+      'DEVICE_API_AUDIENCE',
+      'DEVICE_API_TENANT_ID',
     ]);
   });
 
