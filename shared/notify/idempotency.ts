@@ -19,11 +19,16 @@
  * must be longer than a push takes (seconds) and shorter than the wait a user would accept for a
  * retried push after a crash (minutes): default 2 minutes.
  *
- * Keys: PartitionKey = UTC day (`yyyyMMdd`) of the message's `receivedDateTime` — stable across
- * redeliveries and Graph's retries, unlike the time we process it — and RowKey =
- * `${messageKey}|${deviceId}`. Cleanup after the retention period deletes whole old days: a
- * key-range read of exactly the rows to delete, never a scan of live rows.
+ * Keys: PartitionKey = `${day}-${shard}`: the UTC day (`yyyyMMdd`) of the message's
+ * `receivedDateTime` — stable across redeliveries and Graph's retries, unlike the time we process
+ * it — plus one hex digit of the message key's hash, so a day's writes spread over 16 partitions
+ * (one Table partition serves about 2,000 entity operations per second; 500 notifications/s to two
+ * devices each, claimed and marked, is already 2,000). All devices of one message share a partition,
+ * so their claims can go in one transaction. RowKey = `${messageKey}|${deviceId}`. Cleanup after
+ * the retention period deletes whole old days: `PartitionKey lt '<cutoff day>'` covers every shard of
+ * every older day (`20261116-f` < `20261117`) and reads exactly the rows to delete, never a live row.
  */
+import { createHash } from 'node:crypto';
 import type { DeliveryRecord } from './ports.js';
 
 export const DEFAULT_CLAIM_TIMEOUT_MS = 2 * 60_000;
@@ -58,6 +63,15 @@ export function idempotencyDayOf(receivedDateTime: string | undefined, fallbackM
 /** The oldest day still kept: records of days before it may be purged. */
 export function retentionCutoffDay(now: number, retentionDays: number): string {
   return dayKey(now - retentionDays * 86_400_000);
+}
+
+/** Partitions per day. */
+export const DELIVERY_SHARDS = 16;
+
+/** PartitionKey of a message's records: its day plus a shard digit from the message key. */
+export function deliveryPartitionKey(day: string, messageKey: string): string {
+  const shard = (createHash('sha256').update(messageKey, 'utf8').digest()[0] ?? 0) % DELIVERY_SHARDS;
+  return `${day}-${shard.toString(16)}`;
 }
 
 /** RowKey of a (message, device) record. Neither part may contain `|` (ours never do). */

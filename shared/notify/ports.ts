@@ -14,7 +14,7 @@ export type DeliveryState = 'sending' | 'sent';
 
 /** A stored delivery record, as read (with its ETag). */
 export interface DeliveryRecord {
-  /** UTC day `yyyyMMdd` of the message (its partition); see idempotencyDayOf. */
+  /** UTC day `yyyyMMdd` of the message (its partition's prefix); see idempotencyDayOf. */
   day: string;
   /** Per-message key (dedupKeyFor of the change). */
   messageKey: string;
@@ -61,8 +61,8 @@ export interface PurgeOptions {
 export interface PurgeReport {
   /** Rows deleted. */
   deleted: number;
-  /** Partitions (days) touched. */
-  partitions: string[];
+  /** Days (`yyyyMMdd`) rows were deleted from, oldest first. */
+  days: string[];
   /** True when the row budget ran out before every old row was gone. */
   more: boolean;
 }

@@ -1,17 +1,19 @@
 /**
- * Delivery records (one push per message per device): PartitionKey = UTC day `yyyyMMdd` of the
- * message, RowKey = `${messageKey}|${deviceId}`, properties `state` (`sending` | `sent`),
- * `claimedAt`, `sentAt` (ISO). See shared/notify/idempotency.ts for the protocol and its trade-off.
+ * Delivery records (one push per message per device): PartitionKey = `${day}-${shard}` (UTC day
+ * `yyyyMMdd` of the message + a hex digit of its key's hash), RowKey = `${messageKey}|${deviceId}`,
+ * properties `state` (`sending` | `sent`), `claimedAt`, `sentAt` (ISO). See
+ * shared/notify/idempotency.ts for the protocol, its trade-off and the key choice.
  *
  * - A claim is a conditional insert: of concurrent claimers exactly one insert succeeds (409 for the
  *   others). A stale claim is taken over with a Replace conditional on the ETag read (412 for the
  *   losers). The devices of one message share a partition, so all their claims go in one entity-group
  *   transaction first (one round trip; all-or-nothing), falling back to row by row when any exists.
- * - Cleanup deletes whole days: `PartitionKey lt <cutoff>` reads exactly the rows to delete (a key
- *   range, oldest first), deleted in transactions of ≤ 100 per partition, at most `maxRows` per call.
+ * - Cleanup deletes whole days: `PartitionKey lt '<cutoff day>'` (every shard of every older day)
+ *   reads exactly the rows to delete (a key range, oldest first), deleted in transactions of ≤ 100 per
+ *   partition, at most `maxRows` per call.
  */
 import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
-import { decideClaim, deliveryRowKey, isDayKey } from '../notify/idempotency.js';
+import { decideClaim, deliveryPartitionKey, deliveryRowKey, isDayKey } from '../notify/idempotency.js';
 import type {
   ClaimRequest,
   ClaimResult,
@@ -87,11 +89,12 @@ export class TableIdempotencyStore implements IdempotencyStore {
     if (claims.length === 0) return { lost: 0 };
     const sentAt = new Date(now).toISOString();
     const entities = claims.map((claim): { entity: DeliveryEntity; etag: string } => {
-      const day = validateDay(claim.day);
-      const rowKey = deliveryRowKey(validateMessageKey(claim.messageKey), validateDeviceId(claim.deviceId));
+      const messageKey = validateMessageKey(claim.messageKey);
+      const partitionKey = deliveryPartitionKey(validateDay(claim.day), messageKey);
+      const rowKey = deliveryRowKey(messageKey, validateDeviceId(claim.deviceId));
       return {
         entity: {
-          partitionKey: day,
+          partitionKey,
           rowKey,
           state: 'sent',
           claimedAt: new Date(claim.claimedAt).toISOString(),
@@ -130,22 +133,24 @@ export class TableIdempotencyStore implements IdempotencyStore {
   async release(claims: readonly DeliveryClaim[]): Promise<void> {
     await Promise.all(
       claims.map(async (claim) => {
-        const day = validateDay(claim.day);
-        const rowKey = deliveryRowKey(validateMessageKey(claim.messageKey), validateDeviceId(claim.deviceId));
+        const messageKey = validateMessageKey(claim.messageKey);
+        const partitionKey = deliveryPartitionKey(validateDay(claim.day), messageKey);
+        const rowKey = deliveryRowKey(messageKey, validateDeviceId(claim.deviceId));
         try {
-          await this.client.deleteEntity(day, rowKey, { etag: requireEtag(claim.etag) });
+          await this.client.deleteEntity(partitionKey, rowKey, { etag: requireEtag(claim.etag) });
         } catch (err) {
           if (describeTableError(err).status === 412 || isEntityNotFound(err)) return; // no longer ours
-          throw storageError(`releasing delivery ${day}/${rowKey}`, err);
+          throw storageError(`releasing delivery ${partitionKey}/${rowKey}`, err);
         }
       }),
     );
   }
 
   async get(day: string, messageKey: string, deviceId: string): Promise<DeliveryRecord | undefined> {
-    const partition = validateDay(day);
+    const validDay = validateDay(day);
     const key = validateMessageKey(messageKey);
     const device = validateDeviceId(deviceId);
+    const partition = deliveryPartitionKey(validDay, key);
     const rowKey = deliveryRowKey(key, device);
     let entity: Record<string, unknown>;
     try {
@@ -154,7 +159,7 @@ export class TableIdempotencyStore implements IdempotencyStore {
       if (isEntityNotFound(err)) return undefined;
       throw storageError(`reading delivery ${partition}/${rowKey}`, err);
     }
-    return readRecord(partition, key, device, entity);
+    return readRecord(validDay, key, device, entity);
   }
 
   async purgeOlderThan(day: string, options: PurgeOptions = {}): Promise<PurgeReport> {
@@ -216,7 +221,8 @@ export class TableIdempotencyStore implements IdempotencyStore {
         }
       }
     }
-    return { deleted, partitions: [...byPartition.keys()], more };
+    const days = [...new Set([...byPartition.keys()].map((pk) => pk.slice(0, 8)))].sort();
+    return { deleted, days, more };
   }
 
   private async claimOne(
@@ -226,7 +232,7 @@ export class TableIdempotencyStore implements IdempotencyStore {
     request: ClaimRequest,
   ): Promise<ClaimResult> {
     const rowKey = deliveryRowKey(messageKey, deviceId);
-    const label = `delivery ${day}/${rowKey}`;
+    const label = `delivery ${deliveryPartitionKey(day, messageKey)}/${rowKey}`;
     for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
       const claimedAt = request.now;
       const entity = sendingEntity(day, messageKey, deviceId, claimedAt);
@@ -295,7 +301,7 @@ export class TableIdempotencyStore implements IdempotencyStore {
     const [messageKey = '', deviceId = ''] = rowKey.split('|');
     const current = await this.get(day, messageKey, deviceId);
     if (!current)
-      throw new DependencyError(TABLE_STORAGE, `delivery ${day}/${rowKey} vanished after writing`);
+      throw new DependencyError(TABLE_STORAGE, `delivery ${rowKey} of ${day} vanished after writing`);
     return current.etag;
   }
 }
@@ -313,7 +319,7 @@ export function createIdempotencyStore(options: TableStoreOptions): {
 
 function sendingEntity(day: string, messageKey: string, deviceId: string, claimedAt: number): DeliveryEntity {
   return {
-    partitionKey: day,
+    partitionKey: deliveryPartitionKey(day, messageKey),
     rowKey: deliveryRowKey(messageKey, deviceId),
     state: 'sending',
     claimedAt: new Date(claimedAt).toISOString(),

@@ -219,16 +219,16 @@ export class InMemoryIdempotencyStore implements IdempotencyStore {
 
   async purgeOlderThan(day: string, options: PurgeOptions = {}): Promise<PurgeReport> {
     const max = options.maxRows ?? Infinity;
-    const partitions = new Set<string>();
+    const days = new Set<string>();
     let deleted = 0;
     for (const [key, row] of [...this.rows].sort(([a], [b]) => a.localeCompare(b))) {
       if (row.day >= day) continue;
-      if (deleted >= max) return { deleted, partitions: [...partitions], more: true };
+      if (deleted >= max) return { deleted, days: [...days], more: true };
       this.rows.delete(key);
-      partitions.add(row.day);
+      days.add(row.day);
       deleted++;
     }
-    return { deleted, partitions: [...partitions], more: false };
+    return { deleted, days: [...days], more: false };
   }
 }
 

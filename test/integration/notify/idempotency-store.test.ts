@@ -3,6 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { TableClient } from '@azure/data-tables';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ValidationError } from '../../../shared/errors.js';
+import { deliveryPartitionKey } from '../../../shared/notify/idempotency.js';
 import type { ClaimResult, DeliveryClaim } from '../../../shared/notify/ports.js';
 import {
   createIdempotencyStore,
@@ -46,7 +47,7 @@ describe('claims', () => {
       claimTimeoutMs: TIMEOUT,
     });
     expect(result).toMatchObject({ deviceId: 'd1', status: 'claimed', tookOver: false });
-    const row = await raw.getEntity<Record<string, unknown>>(DAY, `${key}|d1`);
+    const row = await raw.getEntity<Record<string, unknown>>(deliveryPartitionKey(DAY, key), `${key}|d1`);
     expect(row).toMatchObject({ state: 'sending', claimedAt: new Date(NOW).toISOString() });
     expect(row.etag).toBe(claimed(result).etag);
   });
@@ -220,10 +221,17 @@ describe('purge', () => {
     // Days of their own, so other tests' rows (all on DAY) are not involved.
     const old = ['20200101', '20200102'];
     const keep = '20200103';
+    const shardsSeen = new Map<string, number>();
     const rows = async (day: string) => {
+      const partitions = new Set<string>();
       let n = 0;
-      const pages = raw.listEntities({ queryOptions: { filter: `PartitionKey eq '${day}'` } }).byPage();
-      for await (const page of pages) n += page.length;
+      // Every shard of the day: `${day}-0` … `${day}-f` (and '.' sorts right after '-').
+      const filter = `PartitionKey gt '${day}' and PartitionKey lt '${day}.'`;
+      for await (const page of raw.listEntities({ queryOptions: { filter } }).byPage()) {
+        n += page.length;
+        for (const e of page) partitions.add(e.partitionKey!);
+      }
+      shardsSeen.set(day, partitions.size);
       return n;
     };
     for (const day of [...old, keep]) {
@@ -240,18 +248,20 @@ describe('purge', () => {
       }
     }
     expect(await rows(old[0]!)).toBe(150);
+    // A day's messages are spread over several partitions (16 shards).
+    expect(shardsSeen.get(old[0]!)).toBeGreaterThan(3);
 
     const first = await store.purgeOlderThan(keep, { maxRows: 100 });
-    expect(first).toEqual({ deleted: 100, partitions: [old[0]], more: true });
+    expect(first).toEqual({ deleted: 100, days: [old[0]], more: true });
     expect(await rows(old[0]!)).toBe(50);
 
     const second = await store.purgeOlderThan(keep, { maxRows: 1000 });
-    expect(second).toEqual({ deleted: 70, partitions: old, more: false });
+    expect(second).toEqual({ deleted: 70, days: old, more: false });
     expect(await rows(old[0]!)).toBe(0);
     expect(await rows(old[1]!)).toBe(0);
     expect(await rows(keep)).toBe(20);
 
-    expect(await store.purgeOlderThan(keep)).toEqual({ deleted: 0, partitions: [], more: false });
+    expect(await store.purgeOlderThan(keep)).toEqual({ deleted: 0, days: [], more: false });
   });
 
   it('two overlapping purges delete everything exactly once between them', async () => {

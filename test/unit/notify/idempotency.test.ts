@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   DEFAULT_CLAIM_TIMEOUT_MS,
+  DELIVERY_SHARDS,
   dayKey,
   decideClaim,
+  deliveryPartitionKey,
   deliveryRowKey,
   idempotencyDayOf,
   isDayKey,
@@ -92,6 +94,19 @@ describe('keys', () => {
 
   it('computes the retention cutoff day', () => {
     expect(retentionCutoffDay(NOW, 7)).toBe('20261116');
+  });
+
+  it('shards a day over 16 partitions by message, all of which sort before the next day', () => {
+    const keys = Array.from({ length: 400 }, (_, i) => `c-message-${i}`);
+    const partitions = new Set(keys.map((k) => deliveryPartitionKey('20261123', k)));
+    expect(partitions.size).toBe(DELIVERY_SHARDS);
+    for (const pk of partitions) {
+      expect(pk).toMatch(/^20261123-[0-9a-f]$/);
+      // So `PartitionKey lt '<cutoff day>'` covers every shard of older days and none of the cutoff's.
+      expect(pk < '20261124').toBe(true);
+      expect(pk < '20261123').toBe(false);
+    }
+    expect(deliveryPartitionKey('20261123', 'c-x')).toBe(deliveryPartitionKey('20261123', 'c-x'));
   });
 
   it('keys a row by message and device', () => {
