@@ -7,6 +7,8 @@ import './notifications-post.js';
 import './lifecycle-post.js';
 import './subscription-maintenance.js';
 import './notification-processor.js';
+import './devices-post.js';
+import './devices-delete.js';
 
 // A bad or missing setting stops start-up here with one message naming every problem.
 validateSettingsAtStartup();

@@ -5,11 +5,15 @@ import { TenantBudgets } from '../domain/renewal/token-bucket.js';
 import { SubscriptionLifecycle } from '../domain/subscription-lifecycle.js';
 import { GraphClientFactory, GraphSubscriptionRenewal } from '../graph/index.js';
 import { GraphLifecyclePort } from './graph-ports.js';
+import { createDeviceBearerValidator, type BearerValidator } from '../devices/index.js';
+import { createPushProvider } from '../push/index.js';
 import { loadSettings, type Env, type Settings } from '../config/settings.js';
 import { ConfigError } from '../errors.js';
 import type { IngestDeps } from '../domain/ingest.js';
 import type {
+  DeviceStore,
   LeasePort,
+  PushProvider,
   MailboxStore,
   NotificationQueue,
   RenewalSchedulePort,
@@ -43,6 +47,10 @@ export interface Services {
   /** Per-tenant subscription-write budgets, shared by consecutive timer runs of this process. */
   writeBudgets: TenantBudgets;
   lifecycle: SubscriptionLifecycle;
+  devices: DeviceStore;
+  push: PushProvider;
+  /** Validates the mobile app's Entra ID tokens; built once so signing keys stay cached. */
+  deviceBearer: BearerValidator;
   close(): Promise<void>;
 }
 
@@ -123,6 +131,9 @@ export async function buildServices(settings: Settings): Promise<Services> {
       burst: Math.max(20, Math.floor(settings.maintenance.subscriptionWritesPer20Seconds / 5)),
     }),
     lifecycle,
+    devices: stores.devices,
+    push: createPushProvider(settings.push),
+    deviceBearer: createDeviceBearerValidator(settings.deviceApi),
     mailboxes: stores.mailboxes,
     subscriptions: stores.subscriptions,
     subscriptionLookup,

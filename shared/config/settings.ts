@@ -1,6 +1,7 @@
 import { ConfigError } from '../errors.js';
 import { GRAPH_SETTING_SPECS, readGraphSettings, type GraphSettings } from './graph-settings.js';
 import { DEVICE_SETTING_SPECS, readDeviceApiSettings, type DeviceApiSettings } from '../devices/settings.js';
+import { PUSH_SETTING_SPECS, readPushSettings, type PushSettings } from '../push/settings.js';
 
 /**
  * Every setting the app reads, typed and validated once at start-up. Names match the app
@@ -23,6 +24,7 @@ export interface Settings {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   graph: GraphSettings;
   deviceApi: DeviceApiSettings;
+  push: PushSettings;
   maintenance: {
     /** NCRONTAB of the subscription-maintenance timer (read by the trigger binding). */
     schedule: string;
@@ -107,6 +109,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   },
   ...GRAPH_SETTING_SPECS,
   ...DEVICE_SETTING_SPECS,
+  ...PUSH_SETTING_SPECS,
   {
     name: 'MAINTENANCE_SCHEDULE',
     secret: false,
@@ -234,6 +237,7 @@ export function loadSettings(env: Env): Settings {
 
   const graph = readGraphSettings(get, problems);
   const deviceApi = readDeviceApiSettings(get, problems, { graphTenantId: get('GRAPH_TENANT_ID') });
+  const push = readPushSettings(get, problems);
 
   const schedule = withDefault('MAINTENANCE_SCHEDULE');
   if (!/^\S+( \S+){5}$/.test(schedule)) {
@@ -245,7 +249,9 @@ export function loadSettings(env: Env): Settings {
   const renewalWindowHours = intIn('RENEWAL_WINDOW_HOURS', 2, 72);
   const resyncWindowMinutes = intIn('RESYNC_WINDOW_MINUTES', 5, 1440);
 
-  if (problems.length > 0 || !tables || !serviceBus || !graph || !deviceApi) throw new ConfigError(problems);
+  if (problems.length > 0 || !tables || !serviceBus || !graph || !deviceApi || !push) {
+    throw new ConfigError(problems);
+  }
   return {
     tables,
     serviceBus,
@@ -256,6 +262,7 @@ export function loadSettings(env: Env): Settings {
     logLevel: logLevel as Settings['logLevel'],
     graph,
     deviceApi,
+    push,
     maintenance: {
       schedule,
       subscriptionWritesPer20Seconds,
