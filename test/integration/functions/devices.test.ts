@@ -27,7 +27,7 @@ beforeAll(async () => {
     },
   });
   const now = new Date().toISOString();
-  for (const user of [adele!, alex!]) {
+  for (const user of [adele, alex]) {
     await host.services.mailboxes.insertMailbox({
       email: user.mail,
       userId: user.id,
@@ -56,41 +56,41 @@ function register(token: string, body: unknown) {
 
 describe('POST /api/devices', () => {
   it('registers a device for the caller’s own mailbox', async () => {
-    const res = await register(await tokenFor(adele!), {
+    const res = await register(await tokenFor(adele), {
       deviceId: 'adele-phone',
       platform: 'apns',
       token: apnsToken,
     });
     expect(res.status).toBe(201);
-    const devices = await host.services.devices.listDevices(adele!.mail);
+    const devices = await host.services.devices.listDevices(adele.mail);
     expect(devices.map((d) => [d.deviceId, d.platform, d.userObjectId])).toEqual([
-      ['adele-phone', 'apns', adele!.id],
+      ['adele-phone', 'apns', adele.id],
     ]);
     expect(JSON.stringify(await res.json())).not.toContain(apnsToken);
   });
 
   it('refuses a token whose oid does not own the mailbox it names', async () => {
-    const forged = await host.entraIssuer!.mint({ objectId: alex!.id, upn: adele!.mail });
+    const forged = await host.entraIssuer!.mint({ objectId: alex.id, upn: adele.mail });
     const res = await register(forged, { deviceId: 'intruder', platform: 'apns', token: apnsToken });
     expect(res.status).toBe(403);
-    expect((await host.services.devices.listDevices(adele!.mail)).map((d) => d.deviceId)).not.toContain(
+    expect((await host.services.devices.listDevices(adele.mail)).map((d) => d.deviceId)).not.toContain(
       'intruder',
     );
   });
 
   it('answers 401 with WWW-Authenticate for an expired token and stores nothing', async () => {
     const expired = await host.entraIssuer!.mint(
-      { objectId: alex!.id, upn: alex!.mail },
+      { objectId: alex.id, upn: alex.mail },
       { expiresInSec: -600 },
     );
     const res = await register(expired, { deviceId: 'alex-phone', platform: 'apns', token: apnsToken });
     expect(res.status).toBe(401);
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/);
-    expect(await host.services.devices.listDevices(alex!.mail)).toEqual([]);
+    expect(await host.services.devices.listDevices(alex.mail)).toEqual([]);
   });
 
   it('answers 400 for a malformed registration', async () => {
-    const res = await register(await tokenFor(alex!), {
+    const res = await register(await tokenFor(alex), {
       deviceId: 'x',
       platform: 'blackberry',
       token: 'nope',
@@ -101,12 +101,12 @@ describe('POST /api/devices', () => {
 
 describe('DELETE /api/devices/{deviceId}', () => {
   it('removes the caller’s device', async () => {
-    await register(await tokenFor(alex!), { deviceId: 'alex-tablet', platform: 'apns', token: apnsToken });
+    await register(await tokenFor(alex), { deviceId: 'alex-tablet', platform: 'apns', token: apnsToken });
     const res = await fetch(`${host.url}/api/devices/alex-tablet`, {
       method: 'DELETE',
-      headers: { authorization: `Bearer ${await tokenFor(alex!)}` },
+      headers: { authorization: `Bearer ${await tokenFor(alex)}` },
     });
     expect(res.status).toBe(204);
-    expect(await host.services.devices.getDevice(alex!.mail, 'alex-tablet')).toBeUndefined();
+    expect(await host.services.devices.getDevice(alex.mail, 'alex-tablet')).toBeUndefined();
   });
 });
