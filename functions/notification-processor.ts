@@ -1,15 +1,21 @@
 import type { InvocationContext } from '@azure/functions';
 import { getServices } from '../shared/app/services.js';
-import { processQueuedNotification } from '../shared/app/processor.js';
+import { describeProcessOutcome, processQueuedNotification } from '../shared/app/processor.js';
 import { registerFunction } from '../shared/hosting/registry.js';
 
 /**
- * The `mail-notifications` queue: lifecycle events act on the subscription. A throw abandons the
- * message; Service Bus redelivers it and dead-letters it after the queue's max delivery count.
+ * The `mail-notifications` queue: change notifications become pushes, lifecycle events act on
+ * the subscription. Resolving completes the message; a throw abandons it, and Service Bus
+ * redelivers it and dead-letters it after the queue's max delivery count (nothing is lost).
  */
 export async function notificationProcessor(message: unknown, context: InvocationContext): Promise<void> {
-  const outcome = await processQueuedNotification(await getServices(), message);
-  context.log(`notification-processor: ${JSON.stringify(outcome)}`);
+  const deliveryCount = Number(context.triggerMetadata?.deliveryCount);
+  const services = await getServices();
+  const outcome = await processQueuedNotification(services, message, {
+    ...(Number.isInteger(deliveryCount) && deliveryCount > 0 ? { deliveryCount } : {}),
+    maxDeliveryCount: services.settings.notifications.maxDeliveryCount,
+  });
+  context.log(describeProcessOutcome(outcome));
 }
 
 registerFunction({

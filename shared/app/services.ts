@@ -7,6 +7,9 @@ import { GraphClientFactory, GraphSubscriptionRenewal } from '../graph/index.js'
 import { GraphLifecyclePort } from './graph-ports.js';
 import { createDeviceBearerValidator, type BearerValidator } from '../devices/index.js';
 import { createPushProvider } from '../push/index.js';
+import { ServiceBusRetryScheduler, buildNotificationService } from '../notify/index.js';
+import type { NotificationService } from '../notify/service.js';
+import { createIdempotencyStore } from '../store/idempotency-store.js';
 import { loadSettings, type Env, type Settings } from '../config/settings.js';
 import { ConfigError } from '../errors.js';
 import type { IngestDeps } from '../domain/ingest.js';
@@ -51,23 +54,24 @@ export interface Services {
   push: PushProvider;
   /** Validates the mobile app's Entra ID tokens; built once so signing keys stay cached. */
   deviceBearer: BearerValidator;
+  /** Change notification → push (the queue trigger's change path). */
+  notifications: NotificationService;
   close(): Promise<void>;
 }
 
 export async function buildServices(settings: Settings): Promise<Services> {
   const credential = needsCredential(settings) ? azureCredential(settings) : undefined;
-  const stores =
+  const tableOptions =
     settings.tables.kind === 'connectionString'
-      ? createTableStores({
-          connectionString: settings.tables.connectionString,
-          tablePrefix: settings.tables.tablePrefix,
-        })
-      : createTableStores({
+      ? { connectionString: settings.tables.connectionString, tablePrefix: settings.tables.tablePrefix }
+      : {
           endpoint: settings.tables.endpoint,
           credential: credential!,
           tablePrefix: settings.tables.tablePrefix,
-        });
-  await stores.ensureTables();
+        };
+  const stores = createTableStores(tableOptions);
+  const deliveries = createIdempotencyStore(tableOptions);
+  await Promise.all([stores.ensureTables(), deliveries.ensureTable()]);
 
   // The webhook waits for the broker before answering Graph, and Graph penalises slow answers:
   // fail fast (then 503, and Graph retries) instead of the SDK's 60 s default.
@@ -118,8 +122,24 @@ export async function buildServices(settings: Settings): Promise<Services> {
     resyncWindowMs: settings.maintenance.resyncWindowMs,
     forget: (subscriptionId) => subscriptionLookup.forget(subscriptionId),
   });
+  const push = createPushProvider(settings.push);
+  // A Graph 429 asks for quiet; the trigger can only abandon (immediate redelivery), so a retry
+  // is a copy scheduled on the queue for after Retry-After.
+  const retryScheduler = new ServiceBusRetryScheduler(serviceBus, settings.notificationQueueName);
+  const notifications = buildNotificationService({
+    settings: settings.notifications,
+    appId: graph.clientId,
+    authorityHost: graph.authorityHost,
+    mailboxes: stores.mailboxes,
+    devices: stores.devices,
+    push,
+    idempotency: deliveries.store,
+    graphClients,
+    retryScheduler,
+  });
   return {
     settings,
+    notifications,
     renewalSchedule: stores.renewalSchedule,
     leases: stores.leases,
     graphClients,
@@ -132,7 +152,7 @@ export async function buildServices(settings: Settings): Promise<Services> {
     }),
     lifecycle,
     devices: stores.devices,
-    push: createPushProvider(settings.push),
+    push,
     deviceBearer: createDeviceBearerValidator(settings.deviceApi),
     mailboxes: stores.mailboxes,
     subscriptions: stores.subscriptions,
@@ -140,6 +160,7 @@ export async function buildServices(settings: Settings): Promise<Services> {
     queue,
     ingest: { subscriptions: subscriptionLookup, queue, now: () => new Date() },
     async close() {
+      await retryScheduler.close?.();
       await queue.close();
       await sender.close();
       await serviceBus.close();

@@ -2,6 +2,11 @@ import { ConfigError } from '../errors.js';
 import { GRAPH_SETTING_SPECS, readGraphSettings, type GraphSettings } from './graph-settings.js';
 import { DEVICE_SETTING_SPECS, readDeviceApiSettings, type DeviceApiSettings } from '../devices/settings.js';
 import { PUSH_SETTING_SPECS, readPushSettings, type PushSettings } from '../push/settings.js';
+import {
+  NOTIFICATION_SETTING_SPECS,
+  readNotificationSettings,
+  type NotificationSettings,
+} from '../notify/settings.js';
 
 /**
  * Every setting the app reads, typed and validated once at start-up. Names match the app
@@ -25,6 +30,7 @@ export interface Settings {
   graph: GraphSettings;
   deviceApi: DeviceApiSettings;
   push: PushSettings;
+  notifications: NotificationSettings;
   maintenance: {
     /** NCRONTAB of the subscription-maintenance timer (read by the trigger binding). */
     schedule: string;
@@ -110,6 +116,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   ...GRAPH_SETTING_SPECS,
   ...DEVICE_SETTING_SPECS,
   ...PUSH_SETTING_SPECS,
+  ...NOTIFICATION_SETTING_SPECS,
   {
     name: 'MAINTENANCE_SCHEDULE',
     secret: false,
@@ -238,6 +245,7 @@ export function loadSettings(env: Env): Settings {
   const graph = readGraphSettings(get, problems);
   const deviceApi = readDeviceApiSettings(get, problems, { graphTenantId: get('GRAPH_TENANT_ID') });
   const push = readPushSettings(get, problems);
+  const notifications = readNotificationSettings(get, problems, { authorityHost: graph?.authorityHost });
 
   const schedule = withDefault('MAINTENANCE_SCHEDULE');
   if (!/^\S+( \S+){5}$/.test(schedule)) {
@@ -249,7 +257,7 @@ export function loadSettings(env: Env): Settings {
   const renewalWindowHours = intIn('RENEWAL_WINDOW_HOURS', 2, 72);
   const resyncWindowMinutes = intIn('RESYNC_WINDOW_MINUTES', 5, 1440);
 
-  if (problems.length > 0 || !tables || !serviceBus || !graph || !deviceApi || !push) {
+  if (problems.length > 0 || !tables || !serviceBus || !graph || !deviceApi || !push || !notifications) {
     throw new ConfigError(problems);
   }
   return {
@@ -263,6 +271,7 @@ export function loadSettings(env: Env): Settings {
     graph,
     deviceApi,
     push,
+    notifications,
     maintenance: {
       schedule,
       subscriptionWritesPer20Seconds,
