@@ -1,17 +1,67 @@
 import { runRenewalPass, type RenewalReport } from '../domain/renewal/pass.js';
+import { ensureError } from '../errors.js';
+import { purgeExpiredDeliveryRecords, retentionCutoffDay } from '../notify/index.js';
 import type { Services } from './services.js';
+
+/** Delivery records deleted per run at most; the rest wait for the next run (`more: true`). */
+export const DELIVERY_PURGE_MAX_ROWS_PER_RUN = 50_000;
+/** Rows per purge call: each call lists then deletes at most this many (bounded memory). */
+const DELIVERY_PURGE_ROWS_PER_CALL = 10_000;
+/**
+ * No purge call starts later than this into a run. host.json's functionTimeout is 5 minutes and
+ * the renewal pass stops starting work after 4; a call of 10,000 rows takes seconds.
+ */
+const DELIVERY_PURGE_START_DEADLINE_MS = 4.5 * 60_000;
+
+/** What the purge of expired delivery records did in this run (part of the timer's log line). */
+export type DeliveryPurgeReport =
+  | {
+      status: 'done' | 'failed';
+      /** Days before this one (`yyyyMMdd`, UTC) are past `DELIVERY_RECORD_RETENTION_DAYS`. */
+      before: string;
+      /** Rows deleted in this run. */
+      deleted: number;
+      /** Days (`yyyyMMdd`) rows were deleted from, oldest first. */
+      days: string[];
+      /** True when expired rows are left for the next run (row budget, time, or a failure). */
+      more: boolean;
+    }
+  | {
+      status: 'skipped';
+      /**
+       * `lease_not_held`: another run holds the renewal lease and purges; `lease_lost`: the lease
+       * was taken over during this run; `out_of_time`: the renewal pass used the run's time.
+       */
+      reason: 'lease_not_held' | 'lease_lost' | 'out_of_time';
+    };
+
+export interface MaintenanceReport extends RenewalReport {
+  purge: DeliveryPurgeReport;
+}
+
+export interface MaintenanceOptions {
+  /** Epoch ms. Default Date.now. */
+  now?: () => number;
+  /** Default DELIVERY_PURGE_MAX_ROWS_PER_RUN. */
+  purgeMaxRows?: number;
+}
 
 /**
  * One run of the subscription-maintenance timer: the renewal pass over the due buckets, under
  * the lease, within the per-tenant write budget. Gone subscriptions are recreated (and their
- * Inbox resynced); 403s are recorded on the mailbox with what to do about them.
+ * Inbox resynced); 403s are recorded on the mailbox with what to do about them. Then, only if this
+ * run held the renewal lease (so of overlapping runs exactly one does it), expired delivery
+ * records are purged, bounded per run; a failed purge is a warning, never a failed run.
  */
 export async function runMaintenance(
   services: Services,
   warn: (message: string) => void = () => {},
-): Promise<RenewalReport> {
-  return runRenewalPass({
-    now: () => Date.now(),
+  options: MaintenanceOptions = {},
+): Promise<MaintenanceReport> {
+  const now = options.now ?? (() => Date.now());
+  const start = now();
+  const renewal = await runRenewalPass({
+    now,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     schedule: services.renewalSchedule,
     graph: services.renewals,
@@ -27,4 +77,53 @@ export async function runMaintenance(
     },
     onWarning: (message, error) => warn(error instanceof Error ? `${message}: ${error.message}` : message),
   });
+
+  let purge: DeliveryPurgeReport;
+  if (!renewal.leaseHeld) purge = { status: 'skipped', reason: 'lease_not_held' };
+  else if (renewal.stoppedBy === 'leaseLost') purge = { status: 'skipped', reason: 'lease_lost' };
+  else {
+    purge = await purgeDeliveryRecords(services, warn, {
+      now,
+      deadline: start + DELIVERY_PURGE_START_DEADLINE_MS,
+      maxRows: options.purgeMaxRows ?? DELIVERY_PURGE_MAX_ROWS_PER_RUN,
+    });
+  }
+  return { ...renewal, purge };
+}
+
+/** Deletes delivery records of days past the retention, in calls of ≤ 10,000 rows, within the budgets. */
+async function purgeDeliveryRecords(
+  services: Services,
+  warn: (message: string) => void,
+  limits: { now: () => number; deadline: number; maxRows: number },
+): Promise<DeliveryPurgeReport> {
+  const retentionDays = services.settings.notifications.retentionDays;
+  if (limits.now() >= limits.deadline) return { status: 'skipped', reason: 'out_of_time' };
+  // One clock reading for the whole purge, so every call agrees on the cutoff day.
+  const at = limits.now();
+  const before = retentionCutoffDay(at, retentionDays);
+  const days = new Set<string>();
+  let deleted = 0;
+  let more = true;
+  try {
+    while (more && deleted < limits.maxRows && limits.now() < limits.deadline) {
+      const report = await purgeExpiredDeliveryRecords(
+        services.deliveries,
+        retentionDays,
+        at,
+        Math.min(DELIVERY_PURGE_ROWS_PER_CALL, limits.maxRows - deleted),
+      );
+      deleted += report.deleted;
+      for (const day of report.days) days.add(day);
+      more = report.more;
+      // Rows listed but already gone (an overlapping purge): do not spin on them.
+      if (report.deleted === 0) break;
+    }
+  } catch (error) {
+    warn(
+      `purging expired delivery records failed after ${deleted} row(s); the next run continues: ${ensureError(error).message}`,
+    );
+    return { status: 'failed', before, deleted, days: [...days].sort(), more: true };
+  }
+  return { status: 'done', before, deleted, days: [...days].sort(), more };
 }

@@ -8,6 +8,7 @@ import { GraphLifecyclePort } from './graph-ports.js';
 import { createDeviceBearerValidator, type BearerValidator } from '../devices/index.js';
 import { createPushProvider } from '../push/index.js';
 import { ServiceBusRetryScheduler, buildNotificationService } from '../notify/index.js';
+import type { IdempotencyStore } from '../notify/ports.js';
 import type { NotificationService } from '../notify/service.js';
 import { createIdempotencyStore } from '../store/idempotency-store.js';
 import { loadSettings, type Env, type Settings } from '../config/settings.js';
@@ -56,6 +57,11 @@ export interface Services {
   deviceBearer: BearerValidator;
   /** Change notification → push (the queue trigger's change path). */
   notifications: NotificationService;
+  /**
+   * Delivery records, one per (message, device): what keeps a push from going out twice. The
+   * maintenance timer purges the days past `DELIVERY_RECORD_RETENTION_DAYS`.
+   */
+  deliveries: IdempotencyStore;
   close(): Promise<void>;
 }
 
@@ -140,6 +146,7 @@ export async function buildServices(settings: Settings): Promise<Services> {
   return {
     settings,
     notifications,
+    deliveries: deliveries.store,
     renewalSchedule: stores.renewalSchedule,
     leases: stores.leases,
     graphClients,
