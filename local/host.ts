@@ -9,6 +9,7 @@ import { buildServices, useServices, type Services } from '../shared/app/service
 import { registeredFunctions, type HttpFunctionDefinition } from '../shared/hosting/registry.js';
 import { consumeQueue } from '../shared/queue/consumer.js';
 import { createServiceBusClient } from '../shared/queue/notification-queue.js';
+import { LocalSinkPushProvider } from '../shared/push/local-sink.js';
 import { startAzurite } from '../test/support/azurite.js';
 import { startAmqpStandIn, type AmqpStandIn } from '../test/support/amqp-standin.js';
 import { LocalEntraIssuer } from '../test/support/entra-tokens.js';
@@ -95,7 +96,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     }
     // Listen first: the URL is PUBLIC_BASE_URL, which Graph (or the simulator) calls back.
     // Requests arriving before the functions are loaded get 503.
-    const loaded: { routes?: CompiledRoute[] } = {};
+    const loaded: { routes?: CompiledRoute[]; sink?: LocalSinkPushProvider } = {};
     const functionKey = options.functionKey ?? env.LOCAL_FUNCTION_KEY ?? DEFAULT_LOCAL_FUNCTION_KEY;
     const quiet = options.quiet ?? false;
     const logHandlerFor =
@@ -110,6 +111,11 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
         const name = decodeURIComponent(req.url.slice('/local/queues/'.length));
         res.writeHead(200, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ queue: name, ...amqp.stats(name) }));
+        return;
+      }
+      if (loaded.routes && req.method === 'GET' && isLocalPushesPath(req.url)) {
+        // Local-only window on the local push sink: what a phone would have shown.
+        servePushes(req, res, loaded.sink);
         return;
       }
       const routes = loaded.routes;
@@ -174,6 +180,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     const services = await buildServices(settings);
     stops.push(() => services.close());
     useServices(services);
+    if (services.push instanceof LocalSinkPushProvider) loaded.sink = services.push;
     await import('../functions/index.js');
 
     const definitions = registeredFunctions();
@@ -187,7 +194,10 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       log(
         `[local] seeded demo subscription ${DEMO_SUBSCRIPTION.subscriptionId} for ${DEMO_SUBSCRIPTION.mailboxEmail} (see requests.http)`,
       );
-      if (graphSimulator) await enrolDemoMailboxes(services, log);
+      if (graphSimulator) {
+        await enrolDemoMailboxes(services, log);
+        if (loaded.sink) await registerDemoDevices(services, loaded.sink, log);
+      }
     }
 
     if (options.startQueueTriggers ?? true) {
@@ -354,6 +364,92 @@ async function enrolDemoMailboxes(services: Services, log: (line: string) => voi
       log(`[local] ${user.mail}: could not create a subscription: ${String(error)}`);
     }
   }
+}
+
+/** The device `npm start` registers for each demo user, so a delivered mail shows a push at the local sink. */
+export const DEMO_DEVICE_ID = 'demo-phone';
+
+/**
+ * One device per simulated user, in the devices table and at the local sink (never with a real
+ * push service: the tokens are made up). A device the user already has is left alone.
+ */
+async function registerDemoDevices(
+  services: Services,
+  sink: LocalSinkPushProvider,
+  log: (line: string) => void,
+): Promise<void> {
+  const now = new Date().toISOString();
+  const registered: string[] = [];
+  for (const user of DEMO_TENANT.users) {
+    const existing = await services.devices.getDevice(user.mail, DEMO_DEVICE_ID);
+    const device =
+      existing ??
+      (await services.devices.upsertDevice({
+        mailboxEmail: user.mail,
+        deviceId: DEMO_DEVICE_ID,
+        platform: 'apns',
+        // An APNs-shaped token (64 hex characters) derived from the user id; local only.
+        token: createHash('sha256').update(`demo-device:${user.id}`).digest('hex'),
+        userObjectId: user.id,
+        createdAt: now,
+        updatedAt: now,
+      }));
+    await sink.registerDevice(device);
+    registered.push(user.mail);
+  }
+  log(
+    `[local] registered device ${DEMO_DEVICE_ID} (apns) at the local push sink for ${registered.join(', ')}`,
+  );
+}
+
+/** Most pushes `GET /local/pushes` returns (the sink keeps the last 1,000). */
+const LOCAL_PUSHES_DEFAULT_LIMIT = 100;
+
+function isLocalPushesPath(url: string | undefined): boolean {
+  const path = (url ?? '').split('?')[0]!;
+  return path === '/local/pushes' || path === '/local/pushes/';
+}
+
+/**
+ * `GET /local/pushes[?limit=n][&mailbox=a@b]`: the most recent pushes the local sink recorded,
+ * newest last, and `count`, every push recorded since start (also those no longer kept in memory).
+ */
+function servePushes(req: IncomingMessage, res: ServerResponse, sink: LocalSinkPushProvider | undefined) {
+  req.resume();
+  const headers = { 'content-type': 'application/json', 'cache-control': 'no-store' };
+  if (!sink) {
+    res.writeHead(404, headers);
+    res.end(
+      JSON.stringify({
+        error: {
+          code: 'not_found',
+          message: 'Pushes are only recorded when PUSH_PROVIDER is local.',
+        },
+      }),
+    );
+    return;
+  }
+  const query = new URL(req.url ?? '/', 'http://localhost').searchParams;
+  const rawLimit = query.get('limit');
+  const limit = rawLimit === null ? LOCAL_PUSHES_DEFAULT_LIMIT : Number(rawLimit);
+  if (!Number.isInteger(limit) || limit < 1) {
+    res.writeHead(400, headers);
+    res.end(JSON.stringify({ error: { code: 'bad_request', message: 'limit must be a positive integer.' } }));
+    return;
+  }
+  const mailbox = query.get('mailbox');
+  const kept = sink.list(mailbox ? { mailbox } : {});
+  const pushes = kept.slice(Math.max(0, kept.length - limit));
+  res.writeHead(200, headers);
+  res.end(
+    JSON.stringify({
+      count: sink.count(),
+      returned: pushes.length,
+      ...(sink.filePath ? { file: sink.filePath } : {}),
+      ...(sink.fileError ? { fileError: sink.fileError } : {}),
+      pushes,
+    }),
+  );
 }
 
 /** The queue trigger's concurrency and lock renewal from host.json, as the Functions host reads them. */

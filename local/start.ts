@@ -5,10 +5,11 @@
  */
 import { spawn } from 'node:child_process';
 import { ConfigError } from '../shared/errors.js';
+import { LocalSinkPushProvider } from '../shared/push/local-sink.js';
 import { CA_DIR_ENV } from '../test/support/graph-sim/certs.js';
 import { prepareGraphSimulatorCa } from '../test/support/graph-sim/ca-setup.js';
 import { DEMO_TENANT } from '../test/support/graph-sim/demo.js';
-import { startLocalHost } from './host.js';
+import { DEMO_DEVICE_ID, startLocalHost } from './host.js';
 
 const port = process.env.PORT ? Number(process.env.PORT) : 7071;
 
@@ -27,6 +28,23 @@ if (!process.env.GRAPH_TENANT_ID && !process.env[CA_DIR_ENV]) {
     console.log(
       `[local] ready at ${host.url}/api — function key for admin routes: x-functions-key: ${host.functionKey}`,
     );
+    // Local-only routes of the runner itself (not functions; they do not exist in Azure).
+    if (host.amqp) {
+      console.log(`[local] local-only: GET ${host.url}/local/queues/<name> (queue counts)`);
+    }
+    if (host.services.push instanceof LocalSinkPushProvider) {
+      const sink = host.services.push;
+      console.log(
+        `[local] local-only: GET ${host.url}/local/pushes[?limit=100&mailbox=…] (pushes recorded by the local sink, newest last)${
+          sink.filePath ? `; also appended to ${sink.filePath}` : ''
+        }`,
+      );
+      if (host.graphSimulator) {
+        console.log(
+          `[local] each simulated user has device ${DEMO_DEVICE_ID}: deliver a mail (POST ${host.graphSimulator.url}/_simulator/mail) and it shows up there`,
+        );
+      }
+    }
     if (host.entraIssuer) {
       const adele = DEMO_TENANT.users[0];
       const token = await host.entraIssuer.mint(
