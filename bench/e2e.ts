@@ -385,6 +385,8 @@ async function runBench(): Promise<void> {
     GRAPH_CLIENT_SECRET: DEMO_TENANT.clientSecret,
     GRAPH_AUTHORITY_HOST: sim.url,
     GRAPH_ENDPOINT: sim.url,
+    // Required with real Graph settings; the devices API is not exercised here.
+    DEVICE_API_AUDIENCE: 'api://mailpush-bench',
     LOG_LEVEL: 'warn',
   };
   // The host starts its own Azurite (another process) when no storage is configured.

@@ -31,3 +31,4 @@ export {
   type CredentialSettingNames,
   type GraphCredentialOptions,
 } from './credential.js';
+export { cachedTokenCredential, type CachedTokenCredentialOptions } from './token-cache.js';

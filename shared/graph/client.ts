@@ -12,6 +12,7 @@
  * HTTPMessageHandler loses).
  */
 import type { TokenCredential } from '@azure/identity';
+import { cachedTokenCredential } from '../auth/token-cache.js';
 import graph from '@microsoft/microsoft-graph-client';
 import type {
   Client,
@@ -190,7 +191,7 @@ export function createGraphClient(options: GraphClientOptions): GraphClient {
   if (!(timeoutMs > 0)) throw new ConfigError(['requestTimeoutMs must be more than 0']);
   const maxDelayMs = retry.maxDelaySeconds * 1000;
 
-  const authProvider = new TokenCredentialAuthenticationProvider(options.credential, {
+  const authProvider = new TokenCredentialAuthenticationProvider(cachedTokenCredential(options.credential), {
     scopes: [settings.scope],
   });
   // The SDK caps a Retry-After at 180 s and then retries anyway, early. Refusing the retry instead

@@ -22,11 +22,11 @@
  * Keys: PartitionKey = `${day}-${shard}`: the UTC day (`yyyyMMdd`) of the message's
  * `receivedDateTime` — stable across redeliveries and Graph's retries, unlike the time we process
  * it — plus one hex digit of the message key's hash, so a day's writes spread over 16 partitions
- * (one Table partition serves about 2,000 entity operations per second; 500 notifications/s to two
- * devices each, claimed and marked, is already 2,000). All devices of one message share a partition,
- * so their claims can go in one transaction. RowKey = `${messageKey}|${deviceId}`. Cleanup after
- * the retention period deletes whole old days: `PartitionKey lt '<cutoff day>'` covers every shard of
- * every older day (`20261116-f` < `20261117`) and reads exactly the rows to delete, never a live row.
+ * (one Table partition serves about 2,000 entity operations per second). The Table adapter keeps
+ * one row per message (RowKey = message key) with a slot per device, so claiming and marking all
+ * devices of a message are one write each. Cleanup after the retention period deletes whole old
+ * days: `PartitionKey lt '<cutoff day>'` covers every shard of every older day
+ * (`20261116-f` < `20261117`) and reads exactly the rows to delete, never a live row.
  */
 import { createHash } from 'node:crypto';
 import type { DeliveryRecord } from './ports.js';
@@ -74,7 +74,7 @@ export function deliveryPartitionKey(day: string, messageKey: string): string {
   return `${day}-${shard.toString(16)}`;
 }
 
-/** RowKey of a (message, device) record. Neither part may contain `|` (ours never do). */
+/** Key of a (message, device) record in the in-memory fake (`|` never occurs in either part). */
 export function deliveryRowKey(messageKey: string, deviceId: string): string {
   return `${messageKey}|${deviceId}`;
 }

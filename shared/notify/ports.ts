@@ -34,6 +34,11 @@ export interface DeliveryClaim {
   deviceId: string;
   claimedAt: number;
   etag: string;
+  /**
+   * Which claim this is, for stores whose ETag covers several devices (one row per message): a
+   * holder whose ETag went stale checks the device still carries its claim id before writing.
+   */
+  claimId?: string;
 }
 
 export type ClaimResult =

@@ -1,19 +1,28 @@
 /**
- * Delivery records (one push per message per device): PartitionKey = `${day}-${shard}` (UTC day
- * `yyyyMMdd` of the message + a hex digit of its key's hash), RowKey = `${messageKey}|${deviceId}`,
- * properties `state` (`sending` | `sent`), `claimedAt`, `sentAt` (ISO). See
- * shared/notify/idempotency.ts for the protocol, its trade-off and the key choice.
+ * Delivery records (one push per message per device): one entity per message.
+ * PartitionKey = `${day}-${shard}` (UTC day `yyyyMMdd` of the message + a hex digit of its key's
+ * hash), RowKey = the message key; one property per device, named `d<hash of the device id>`,
+ * holding `{"id","s":"sending"|"sent","c":claimedAt,"k":claimId,"t":sentAt}` as JSON (an empty
+ * string once released). See shared/notify/idempotency.ts for the protocol, its trade-off and the
+ * key choice.
  *
- * - A claim is a conditional insert: of concurrent claimers exactly one insert succeeds (409 for the
- *   others). A stale claim is taken over with a Replace conditional on the ETag read (412 for the
- *   losers). The devices of one message share a partition, so all their claims go in one entity-group
- *   transaction first (one round trip; all-or-nothing), falling back to row by row when any exists.
- * - Cleanup deletes whole days: `PartitionKey lt '<cutoff day>'` (every shard of every older day)
- *   reads exactly the rows to delete (a key range, oldest first), deleted in transactions of ≤ 100 per
- *   partition, at most `maxRows` per call.
+ * Why one entity per message rather than per (message, device): the common path — first delivery,
+ * claim every device, push, mark them sent — is then one conditional insert and one conditional
+ * merge, whatever the number of devices, instead of two multi-entity transactions. Entity-group
+ * transactions cost the service and our process (multipart bodies, a pipeline per transaction)
+ * about twice a single-entity write; this halves Table Storage work per notification. Concurrency is
+ * the entity's ETag: of concurrent claimers exactly one insert (409 for the others) or one
+ * ETag-conditional merge (412) wins; losers read again and decide per device. Each claim carries a
+ * random claim id so that a holder whose ETag went stale (a takeover or another device's claim in
+ * between) can tell whether its device is still its own before marking it sent or releasing it.
+ *
+ * Cleanup deletes whole days: `PartitionKey lt '<cutoff day>'` (every shard of every older day)
+ * reads exactly the rows to delete (a key range, oldest first), deleted in transactions of ≤ 100 per
+ * partition, at most `maxRows` per call.
  */
-import { odata, type TableClient, type TransactionAction } from '@azure/data-tables';
-import { decideClaim, deliveryPartitionKey, deliveryRowKey, isDayKey } from '../notify/idempotency.js';
+import { createHash, randomUUID } from 'node:crypto';
+import { odata, type TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
+import { decideClaim, deliveryPartitionKey, isDayKey } from '../notify/idempotency.js';
 import type {
   ClaimRequest,
   ClaimResult,
@@ -35,17 +44,36 @@ export const IDEMPOTENCY_TABLE_SUFFIX = 'deliveries';
 const MAX_TRANSACTION = 100;
 const MAX_PAGE_SIZE = 1_000;
 const DEFAULT_PURGE_ROWS = 10_000;
-/** Insert/read/replace rounds for one device before reporting it as in progress. */
-const MAX_CLAIM_ROUNDS = 4;
+/**
+ * Devices claimed in one call. An entity holds at most 255 properties (3 are system ones), and a
+ * mailbox has at most 20 devices (the devices API's limit).
+ */
+const MAX_DEVICES_PER_CLAIM = 200;
+/** Insert/read/merge rounds of one call before reporting the rest as in progress. */
+const MAX_ROUNDS = 4;
 const STATES: readonly DeliveryState[] = ['sending', 'sent'];
 
-type DeliveryEntity = {
-  partitionKey: string;
-  rowKey: string;
-  state: DeliveryState;
-  claimedAt: string;
-  sentAt?: string;
-};
+/** One device's slot in a message's entity. */
+interface DeviceSlot {
+  id: string;
+  s: DeliveryState;
+  /** Claim time, epoch ms. */
+  c: number;
+  /** Claim id: which claim holds (or sent) it. */
+  k: string;
+  /** Sent time, epoch ms. */
+  t?: number;
+}
+
+interface MessageRow {
+  etag: string;
+  slots: Map<string, DeviceSlot | undefined>;
+}
+
+/** The property holding a device's slot: a valid property name whatever the device id. */
+export function deviceProperty(deviceId: string): string {
+  return `d${createHash('sha256').update(deviceId, 'utf8').digest('hex').slice(0, 40)}`;
+}
 
 export class TableIdempotencyStore implements IdempotencyStore {
   constructor(private readonly client: TableClient) {}
@@ -60,89 +88,165 @@ export class TableIdempotencyStore implements IdempotencyStore {
     const deviceIds = request.deviceIds.map(validateDeviceId);
     if (new Set(deviceIds).size !== deviceIds.length)
       throw new ValidationError('claim: duplicate device ids');
+    if (deviceIds.length > MAX_DEVICES_PER_CLAIM) {
+      throw new ValidationError(`claim: at most ${MAX_DEVICES_PER_CLAIM} devices per message`);
+    }
     if (!(request.claimTimeoutMs > 0)) throw new ValidationError('claim: claimTimeoutMs must be positive');
     if (!Number.isFinite(request.now)) throw new ValidationError('claim: now must be a finite time');
     if (deviceIds.length === 0) return [];
 
-    if (deviceIds.length > 1 && deviceIds.length <= MAX_TRANSACTION) {
-      const claimedAt = request.now;
-      const entities = deviceIds.map((deviceId) => sendingEntity(day, messageKey, deviceId, claimedAt));
-      const etags = await this.transaction(
-        entities.map((entity): TransactionAction => ['create', entity]),
-        `claiming ${deviceIds.length} deliveries of ${messageKey}`,
-        (status, code) => status === 409 && (code === undefined || code === 'EntityAlreadyExists'),
-      );
-      if (etags) {
-        return deviceIds.map((deviceId, i) => ({
-          deviceId,
-          status: 'claimed',
-          tookOver: false,
-          claim: { day, messageKey, deviceId, claimedAt, etag: etags[i]! },
-        }));
+    const partitionKey = deliveryPartitionKey(day, messageKey);
+    const label = `deliveries of ${partitionKey}/${messageKey}`;
+    const claimedAt = request.now;
+    const results = new Map<string, ClaimResult>();
+    const sending = (deviceId: string, claimId: string): string =>
+      JSON.stringify({ id: deviceId, s: 'sending', c: claimedAt, k: claimId } satisfies DeviceSlot);
+    const claimedResult = (
+      deviceId: string,
+      claimId: string,
+      etag: string,
+      tookOver: boolean,
+    ): ClaimResult => ({
+      deviceId,
+      status: 'claimed',
+      tookOver,
+      claim: { day, messageKey, deviceId, claimedAt, etag, claimId },
+    });
+
+    let create = true;
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const pending = deviceIds.filter((d) => !results.has(d));
+      if (pending.length === 0) break;
+      if (create) {
+        const claimId = randomUUID();
+        const entity: TableEntity<Record<string, unknown>> = { partitionKey, rowKey: messageKey };
+        for (const d of pending) entity[deviceProperty(d)] = sending(d, claimId);
+        try {
+          const { etag } = await this.client.createEntity(entity);
+          const stored = await this.etagOf(etag, partitionKey, messageKey);
+          for (const d of pending) results.set(d, claimedResult(d, claimId, stored, false));
+          break;
+        } catch (err) {
+          if (describeTableError(err).status !== 409) throw storageError(`claiming ${label}`, err);
+        }
       }
-      // Some row exists (a duplicate or a redelivery): decide row by row.
+      // The message has a row (a duplicate, a redelivery, another device): decide device by device.
+      const row = await this.readRow(partitionKey, messageKey, pending);
+      if (!row) {
+        create = true; // purged since: insert again
+        continue;
+      }
+      create = false;
+      const claimId = randomUUID();
+      const update: TableEntity<Record<string, unknown>> = { partitionKey, rowKey: messageKey };
+      const taking: { deviceId: string; tookOver: boolean }[] = [];
+      for (const deviceId of pending) {
+        const slot = row.slots.get(deviceId);
+        const decision = decideClaim(
+          slot ? { state: slot.s, claimedAt: slot.c, etag: row.etag } : undefined,
+          request.now,
+          request.claimTimeoutMs,
+        );
+        if (decision.action === 'skip_sent') results.set(deviceId, { deviceId, status: 'already_sent' });
+        else if (decision.action === 'wait') {
+          results.set(deviceId, { deviceId, status: 'in_progress', retryAfterMs: decision.retryAfterMs });
+        } else {
+          update[deviceProperty(deviceId)] = sending(deviceId, claimId);
+          taking.push({ deviceId, tookOver: decision.action === 'take_over' });
+        }
+      }
+      if (taking.length === 0) break;
+      try {
+        const { etag } = await this.client.updateEntity(update, 'Merge', { etag: row.etag });
+        const stored = await this.etagOf(etag, partitionKey, messageKey);
+        for (const t of taking)
+          results.set(t.deviceId, claimedResult(t.deviceId, claimId, stored, t.tookOver));
+        break;
+      } catch (err) {
+        // Someone else wrote the row since our read (412) or it was purged (404): look again.
+        if (isEntityNotFound(err)) create = true;
+        else if (describeTableError(err).status !== 412) throw storageError(`claiming ${label}`, err);
+      }
     }
-    return Promise.all(deviceIds.map((deviceId) => this.claimOne(day, messageKey, deviceId, request)));
+    // Contended this hard, someone else is clearly on the rest.
+    return deviceIds.map(
+      (deviceId) => results.get(deviceId) ?? { deviceId, status: 'in_progress', retryAfterMs: 1_000 },
+    );
   }
 
   async markSent(claims: readonly DeliveryClaim[], now: number): Promise<{ lost: number }> {
-    if (claims.length === 0) return { lost: 0 };
-    const sentAt = new Date(now).toISOString();
-    const entities = claims.map((claim): { entity: DeliveryEntity; etag: string } => {
-      const messageKey = validateMessageKey(claim.messageKey);
-      const partitionKey = deliveryPartitionKey(validateDay(claim.day), messageKey);
-      const rowKey = deliveryRowKey(messageKey, validateDeviceId(claim.deviceId));
-      return {
-        entity: {
-          partitionKey,
-          rowKey,
-          state: 'sent',
-          claimedAt: new Date(claim.claimedAt).toISOString(),
-          sentAt,
-        },
-        etag: requireEtag(claim.etag),
-      };
-    });
-    const samePartition = entities.every((e) => e.entity.partitionKey === entities[0]!.entity.partitionKey);
-    if (entities.length > 1 && entities.length <= MAX_TRANSACTION && samePartition) {
-      const done = await this.transaction(
-        entities.map(({ entity, etag }): TransactionAction => ['update', entity, 'Replace', { etag }]),
-        `marking ${entities.length} deliveries sent`,
-        (status) => status === 412 || status === 404,
-      );
-      if (done) return { lost: 0 };
-    }
     let lost = 0;
-    await Promise.all(
-      entities.map(async ({ entity, etag }) => {
-        try {
-          await this.client.updateEntity(entity, 'Replace', { etag });
-        } catch (err) {
-          // Taken over after the claim timeout (or purged): the taker sends and marks it.
-          if (describeTableError(err).status === 412 || isEntityNotFound(err)) {
-            lost += 1;
-            return;
-          }
-          throw storageError(`marking delivery ${entity.partitionKey}/${entity.rowKey} sent`, err);
-        }
-      }),
-    );
+    for (const group of groupByMessage(claims)) {
+      lost += await this.settle(group, (slot) =>
+        JSON.stringify({ ...slot, s: 'sent', t: now } satisfies DeviceSlot),
+      );
+    }
     return { lost };
   }
 
   async release(claims: readonly DeliveryClaim[]): Promise<void> {
-    await Promise.all(
-      claims.map(async (claim) => {
-        const messageKey = validateMessageKey(claim.messageKey);
-        const partitionKey = deliveryPartitionKey(validateDay(claim.day), messageKey);
-        const rowKey = deliveryRowKey(messageKey, validateDeviceId(claim.deviceId));
-        try {
-          await this.client.deleteEntity(partitionKey, rowKey, { etag: requireEtag(claim.etag) });
-        } catch (err) {
-          if (describeTableError(err).status === 412 || isEntityNotFound(err)) return; // no longer ours
-          throw storageError(`releasing delivery ${partitionKey}/${rowKey}`, err);
+    // An empty slot reads as "no record": the next claim may take it at once.
+    for (const group of groupByMessage(claims)) await this.settle(group, () => '');
+  }
+
+  /**
+   * Writes `next(slot)` for every claim of one message that is still held (same claim id, still
+   * `sending`). First with the claim's ETag (no read: the usual case); after a 412, reads the row
+   * and keeps only the claims still ours. Returns how many claims were lost.
+   */
+  private async settle(
+    claims: readonly DeliveryClaim[],
+    next: (slot: DeviceSlot) => string,
+  ): Promise<number> {
+    const first = claims[0]!;
+    const messageKey = validateMessageKey(first.messageKey);
+    const partitionKey = deliveryPartitionKey(validateDay(first.day), messageKey);
+    let etag = requireEtag(first.etag);
+    let held = claims.map((claim) => {
+      validateDeviceId(claim.deviceId);
+      requireEtag(claim.etag);
+      const slot: DeviceSlot = {
+        id: claim.deviceId,
+        s: 'sending',
+        c: claim.claimedAt,
+        k: claim.claimId ?? '',
+      };
+      return { claim, slot };
+    });
+    const sameEtag = claims.every((c) => c.etag === etag);
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      if (round > 0 || !sameEtag) {
+        const row = await this.readRow(
+          partitionKey,
+          messageKey,
+          held.map((h) => h.claim.deviceId),
+        );
+        if (!row) return claims.length; // purged
+        held = held.filter(({ claim }) => {
+          const slot = row.slots.get(claim.deviceId);
+          return (
+            slot?.s === 'sending' &&
+            (claim.claimId === undefined ? slot.c === claim.claimedAt : slot.k === claim.claimId)
+          );
+        });
+        if (held.length === 0) return claims.length;
+        etag = row.etag;
+      }
+      const update: TableEntity<Record<string, unknown>> = { partitionKey, rowKey: messageKey };
+      for (const { claim, slot } of held) update[deviceProperty(claim.deviceId)] = next(slot);
+      try {
+        await this.client.updateEntity(update, 'Merge', { etag });
+        return claims.length - held.length;
+      } catch (err) {
+        if (isEntityNotFound(err)) return claims.length;
+        if (describeTableError(err).status !== 412) {
+          throw storageError(`settling deliveries of ${partitionKey}/${messageKey}`, err);
         }
-      }),
+      }
+    }
+    throw new DependencyError(
+      TABLE_STORAGE,
+      `deliveries of ${partitionKey}/${messageKey} kept changing while being settled`,
     );
   }
 
@@ -150,16 +254,19 @@ export class TableIdempotencyStore implements IdempotencyStore {
     const validDay = validateDay(day);
     const key = validateMessageKey(messageKey);
     const device = validateDeviceId(deviceId);
-    const partition = deliveryPartitionKey(validDay, key);
-    const rowKey = deliveryRowKey(key, device);
-    let entity: Record<string, unknown>;
-    try {
-      entity = await this.client.getEntity<Record<string, unknown>>(partition, rowKey);
-    } catch (err) {
-      if (isEntityNotFound(err)) return undefined;
-      throw storageError(`reading delivery ${partition}/${rowKey}`, err);
-    }
-    return readRecord(validDay, key, device, entity);
+    const row = await this.readRow(deliveryPartitionKey(validDay, key), key, [device]);
+    const slot = row?.slots.get(device);
+    if (!row || !slot) return undefined;
+    const record: DeliveryRecord = {
+      day: validDay,
+      messageKey: key,
+      deviceId: device,
+      state: slot.s,
+      claimedAt: slot.c,
+      etag: row.etag,
+    };
+    if (slot.t !== undefined) record.sentAt = slot.t;
+    return record;
   }
 
   async purgeOlderThan(day: string, options: PurgeOptions = {}): Promise<PurgeReport> {
@@ -225,53 +332,30 @@ export class TableIdempotencyStore implements IdempotencyStore {
     return { deleted, days, more };
   }
 
-  private async claimOne(
-    day: string,
+  /** The message's row with the slots of `deviceIds` (only those properties are read). */
+  private async readRow(
+    partitionKey: string,
     messageKey: string,
-    deviceId: string,
-    request: ClaimRequest,
-  ): Promise<ClaimResult> {
-    const rowKey = deliveryRowKey(messageKey, deviceId);
-    const label = `delivery ${deliveryPartitionKey(day, messageKey)}/${rowKey}`;
-    for (let round = 0; round < MAX_CLAIM_ROUNDS; round++) {
-      const claimedAt = request.now;
-      const entity = sendingEntity(day, messageKey, deviceId, claimedAt);
-      try {
-        const { etag } = await this.client.createEntity(entity);
-        return {
-          deviceId,
-          status: 'claimed',
-          tookOver: false,
-          claim: { day, messageKey, deviceId, claimedAt, etag: await this.etagOf(etag, day, rowKey) },
-        };
-      } catch (err) {
-        const { status } = describeTableError(err);
-        if (status !== 409) throw storageError(`claiming ${label}`, err);
-      }
-      const existing = await this.get(day, messageKey, deviceId);
-      if (!existing) continue; // released or purged since: insert again
-      const decision = decideClaim(existing, request.now, request.claimTimeoutMs);
-      if (decision.action === 'skip_sent') return { deviceId, status: 'already_sent' };
-      if (decision.action === 'wait') {
-        return { deviceId, status: 'in_progress', retryAfterMs: decision.retryAfterMs };
-      }
-      if (decision.action === 'insert') continue;
-      try {
-        const { etag } = await this.client.updateEntity(entity, 'Replace', { etag: decision.etag });
-        return {
-          deviceId,
-          status: 'claimed',
-          tookOver: true,
-          claim: { day, messageKey, deviceId, claimedAt, etag: await this.etagOf(etag, day, rowKey) },
-        };
-      } catch (err) {
-        // Another worker took it over (412) or it was released (404) since our read: look again.
-        if (describeTableError(err).status === 412 || isEntityNotFound(err)) continue;
-        throw storageError(`taking over ${label}`, err);
-      }
+    deviceIds: readonly string[],
+  ): Promise<MessageRow | undefined> {
+    let entity: Record<string, unknown>;
+    try {
+      entity = await this.client.getEntity<Record<string, unknown>>(partitionKey, messageKey, {
+        queryOptions: { select: deviceIds.map(deviceProperty) },
+      });
+    } catch (err) {
+      if (isEntityNotFound(err)) return undefined;
+      throw storageError(`reading deliveries of ${partitionKey}/${messageKey}`, err);
     }
-    // Contended this hard, someone else is clearly on it.
-    return { deviceId, status: 'in_progress', retryAfterMs: 1_000 };
+    const etag = entity['etag'];
+    if (typeof etag !== 'string' || etag.length === 0) {
+      throw new DependencyError(TABLE_STORAGE, `deliveries of ${partitionKey}/${messageKey}: no etag`);
+    }
+    const slots = new Map<string, DeviceSlot | undefined>();
+    for (const deviceId of deviceIds) {
+      slots.set(deviceId, parseSlot(entity[deviceProperty(deviceId)], deviceId));
+    }
+    return { etag, slots };
   }
 
   /**
@@ -295,14 +379,17 @@ export class TableIdempotencyStore implements IdempotencyStore {
     return actions.map((_, i) => response.subResponses[i]?.etag?.trim() ?? '');
   }
 
-  private async etagOf(etag: string | undefined, day: string, rowKey: string): Promise<string> {
+  private async etagOf(etag: string | undefined, partitionKey: string, messageKey: string): Promise<string> {
     if (etag) return etag;
     // The service always returns an ETag; if not, read it back.
-    const [messageKey = '', deviceId = ''] = rowKey.split('|');
-    const current = await this.get(day, messageKey, deviceId);
-    if (!current)
-      throw new DependencyError(TABLE_STORAGE, `delivery ${rowKey} of ${day} vanished after writing`);
-    return current.etag;
+    const row = await this.readRow(partitionKey, messageKey, []);
+    if (!row) {
+      throw new DependencyError(
+        TABLE_STORAGE,
+        `deliveries of ${partitionKey}/${messageKey} vanished after writing`,
+      );
+    }
+    return row.etag;
   }
 }
 
@@ -317,44 +404,39 @@ export function createIdempotencyStore(options: TableStoreOptions): {
   return { store, ensureTable: () => tables.ensureTables([IDEMPOTENCY_TABLE_SUFFIX]) };
 }
 
-function sendingEntity(day: string, messageKey: string, deviceId: string, claimedAt: number): DeliveryEntity {
-  return {
-    partitionKey: deliveryPartitionKey(day, messageKey),
-    rowKey: deliveryRowKey(messageKey, deviceId),
-    state: 'sending',
-    claimedAt: new Date(claimedAt).toISOString(),
-  };
+/** Claims of the same message together (one row, one write). */
+function groupByMessage(claims: readonly DeliveryClaim[]): DeliveryClaim[][] {
+  const groups = new Map<string, DeliveryClaim[]>();
+  for (const claim of claims) {
+    const key = `${claim.day}|${claim.messageKey}`;
+    let group = groups.get(key);
+    if (!group) groups.set(key, (group = []));
+    group.push(claim);
+  }
+  return [...groups.values()];
 }
 
-function readRecord(
-  day: string,
-  messageKey: string,
-  deviceId: string,
-  entity: Record<string, unknown>,
-): DeliveryRecord {
-  const what = `delivery ${day}/${deliveryRowKey(messageKey, deviceId)}`;
-  const malformed = (field: string) =>
-    new DependencyError(
-      TABLE_STORAGE,
-      `${what} entity is malformed: property ${field} is missing or invalid`,
-    );
-  const state = entity['state'];
-  if (typeof state !== 'string' || !(STATES as readonly string[]).includes(state)) throw malformed('state');
-  const etag = entity['etag'];
-  if (typeof etag !== 'string' || etag.length === 0) throw malformed('etag');
-  // An unreadable claim time reads as NaN, which decideClaim treats as stale (taken over, never stuck).
-  const claimedAt = typeof entity['claimedAt'] === 'string' ? Date.parse(entity['claimedAt']) : Number.NaN;
-  const record: DeliveryRecord = {
-    day,
-    messageKey,
-    deviceId,
-    state: state as DeliveryState,
-    claimedAt,
-    etag,
+/**
+ * A device's slot, or undefined when there is none (never claimed, or released). A slot that cannot
+ * be read counts as a stale claim (claim time NaN): decideClaim lets it be taken over, never stuck.
+ */
+function parseSlot(value: unknown, deviceId: string): DeviceSlot | undefined {
+  if (value === undefined || value === null || value === '') return undefined;
+  let parsed: Partial<DeviceSlot> = {};
+  try {
+    parsed = typeof value === 'string' ? (JSON.parse(value) as Partial<DeviceSlot>) : {};
+  } catch {
+    // unreadable: falls through to a stale claim
+  }
+  const state = (STATES as readonly unknown[]).includes(parsed.s) ? (parsed.s as DeliveryState) : 'sending';
+  const slot: DeviceSlot = {
+    id: deviceId,
+    s: state,
+    c: typeof parsed.c === 'number' ? parsed.c : Number.NaN,
+    k: typeof parsed.k === 'string' ? parsed.k : '',
   };
-  const sentAt = typeof entity['sentAt'] === 'string' ? Date.parse(entity['sentAt']) : Number.NaN;
-  if (Number.isFinite(sentAt)) record.sentAt = sentAt;
-  return record;
+  if (typeof parsed.t === 'number') slot.t = parsed.t;
+  return slot;
 }
 
 function validateDay(day: unknown): string {

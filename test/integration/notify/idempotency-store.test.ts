@@ -7,6 +7,7 @@ import { deliveryPartitionKey } from '../../../shared/notify/idempotency.js';
 import type { ClaimResult, DeliveryClaim } from '../../../shared/notify/ports.js';
 import {
   createIdempotencyStore,
+  deviceProperty,
   type TableIdempotencyStore,
 } from '../../../shared/store/idempotency-store.js';
 
@@ -37,7 +38,7 @@ const claimed = (r: ClaimResult | undefined): DeliveryClaim => {
 };
 
 describe('claims', () => {
-  it('a first claim inserts a sending row with the claim time', async () => {
+  it('a first claim inserts the message row with a sending slot for the device', async () => {
     const key = messageKey();
     const [result] = await store.claim({
       day: DAY,
@@ -47,9 +48,11 @@ describe('claims', () => {
       claimTimeoutMs: TIMEOUT,
     });
     expect(result).toMatchObject({ deviceId: 'd1', status: 'claimed', tookOver: false });
-    const row = await raw.getEntity<Record<string, unknown>>(deliveryPartitionKey(DAY, key), `${key}|d1`);
-    expect(row).toMatchObject({ state: 'sending', claimedAt: new Date(NOW).toISOString() });
+    const row = await raw.getEntity<Record<string, unknown>>(deliveryPartitionKey(DAY, key), key);
+    const slot = JSON.parse(String(row[deviceProperty('d1')])) as Record<string, unknown>;
+    expect(slot).toMatchObject({ id: 'd1', s: 'sending', c: NOW, k: claimed(result).claimId });
     expect(row.etag).toBe(claimed(result).etag);
+    expect(await store.get(DAY, key, 'd1')).toMatchObject({ state: 'sending', claimedAt: NOW });
   });
 
   it('of two concurrent claimers exactly one wins; the other is told to retry later', async () => {
@@ -78,7 +81,7 @@ describe('claims', () => {
     }
   });
 
-  it('claims every device of a message in one transaction, with usable etags', async () => {
+  it('claims every device of a message in one write, and marks them sent in one write', async () => {
     const key = messageKey();
     const results = await store.claim({
       day: DAY,
@@ -88,9 +91,75 @@ describe('claims', () => {
       claimTimeoutMs: TIMEOUT,
     });
     expect(results.map((r) => r.status)).toEqual(['claimed', 'claimed', 'claimed']);
-    // The etags from the transaction are the stored ones: marking sent (conditional) succeeds.
+    // One row holds all three: one insert, one ETag, one claim id.
+    expect(new Set(results.map((r) => claimed(r).etag)).size).toBe(1);
+    expect(new Set(results.map((r) => claimed(r).claimId)).size).toBe(1);
+    const rows = raw.listEntities({ queryOptions: { filter: `RowKey eq '${key}'` } });
+    let count = 0;
+    for await (const row of rows) {
+      count += 1;
+      for (const d of ['d1', 'd2', 'd3']) expect(row[deviceProperty(d)]).toBeTypeOf('string');
+    }
+    expect(count).toBe(1);
+    // The ETag from the insert is the stored one: marking sent (conditional) succeeds.
     expect(await store.markSent(results.map(claimed), NOW + 1000)).toEqual({ lost: 0 });
-    for (const d of ['d1', 'd2', 'd3']) expect((await store.get(DAY, key, d))?.state).toBe('sent');
+    for (const d of ['d1', 'd2', 'd3']) {
+      expect(await store.get(DAY, key, d)).toMatchObject({ state: 'sent', sentAt: NOW + 1000 });
+    }
+  });
+
+  it('settles devices of one message separately although each write changes the row ETag', async () => {
+    const key = messageKey();
+    const results = await store.claim({
+      day: DAY,
+      messageKey: key,
+      deviceIds: ['d1', 'd2'],
+      now: NOW,
+      claimTimeoutMs: TIMEOUT,
+    });
+    const [d1, d2] = results.map(claimed);
+    expect(await store.markSent([d1!], NOW + 100)).toEqual({ lost: 0 });
+    // d2's claim still carries the insert's ETag, now stale: the store checks the claim id instead.
+    await store.release([d2!]);
+    expect((await store.get(DAY, key, 'd1'))?.state).toBe('sent');
+    expect(await store.get(DAY, key, 'd2')).toBeUndefined();
+    const [again1, again2] = await store.claim({
+      day: DAY,
+      messageKey: key,
+      deviceIds: ['d1', 'd2'],
+      now: NOW + 200,
+      claimTimeoutMs: TIMEOUT,
+    });
+    expect(again1).toEqual({ deviceId: 'd1', status: 'already_sent' });
+    expect(again2).toMatchObject({ deviceId: 'd2', status: 'claimed', tookOver: false });
+  });
+
+  it('a takeover of one device leaves the crashed holder its other devices', async () => {
+    const key = messageKey();
+    const crashed = (
+      await store.claim({
+        day: DAY,
+        messageKey: key,
+        deviceIds: ['d1', 'd2'],
+        now: NOW,
+        claimTimeoutMs: TIMEOUT,
+      })
+    ).map(claimed);
+    const later = NOW + TIMEOUT + 1;
+    const [taker] = await store.claim({
+      day: DAY,
+      messageKey: key,
+      deviceIds: ['d1'],
+      now: later,
+      claimTimeoutMs: TIMEOUT,
+    });
+    expect(taker).toMatchObject({ status: 'claimed', tookOver: true });
+    // The slow holder comes back: d1 is no longer its own (the taker sends it), d2 still is.
+    expect(await store.markSent(crashed, later + 10)).toEqual({ lost: 1 });
+    expect(await store.get(DAY, key, 'd1')).toMatchObject({ state: 'sending', claimedAt: later });
+    expect((await store.get(DAY, key, 'd2'))?.state).toBe('sent');
+    expect(await store.markSent([claimed(taker)], later + 20)).toEqual({ lost: 0 });
+    expect((await store.get(DAY, key, 'd1'))?.state).toBe('sent');
   });
 
   it('a sent delivery is skipped, however old', async () => {
@@ -114,7 +183,7 @@ describe('claims', () => {
     expect(await store.get(DAY, key, 'd1')).toMatchObject({ state: 'sent', sentAt: NOW + 500 });
   });
 
-  it('mixes outcomes per device when some rows exist (transaction falls back row by row)', async () => {
+  it('mixes outcomes per device when the message already has a row', async () => {
     const key = messageKey();
     const [d1] = await store.claim({
       day: DAY,
@@ -235,16 +304,20 @@ describe('purge', () => {
       return n;
     };
     for (const day of [...old, keep]) {
-      // 150 rows in the first old day: more than one 100-operation transaction.
+      // 150 messages (rows) in the first old day: more than one 100-operation transaction.
       const count = day === old[0] ? 150 : 20;
       for (let i = 0; i < count; i += 10) {
-        await store.claim({
-          day,
-          messageKey: messageKey(),
-          deviceIds: Array.from({ length: 10 }, (_, j) => `dev${j}`),
-          now: NOW,
-          claimTimeoutMs: TIMEOUT,
-        });
+        await Promise.all(
+          Array.from({ length: 10 }, () =>
+            store.claim({
+              day,
+              messageKey: messageKey(),
+              deviceIds: ['dev0', 'dev1'],
+              now: NOW,
+              claimTimeoutMs: TIMEOUT,
+            }),
+          ),
+        );
       }
     }
     expect(await rows(old[0]!)).toBe(150);
@@ -266,11 +339,11 @@ describe('purge', () => {
 
   it('two overlapping purges delete everything exactly once between them', async () => {
     const day = '20190601';
-    for (let i = 0; i < 5; i++) {
+    for (let i = 0; i < 50; i++) {
       await store.claim({
         day,
         messageKey: `c-${randomUUID()}`,
-        deviceIds: Array.from({ length: 10 }, (_, j) => `dev${j}`),
+        deviceIds: ['dev0', 'dev1'],
         now: NOW,
         claimTimeoutMs: TIMEOUT,
       });

@@ -6,8 +6,8 @@
  *   backoff, which is how real Graph produces duplicates).
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import { Agent as HttpAgent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { rootCertificates } from 'node:tls';
 
 export interface OutboundAttempt {
@@ -43,6 +43,10 @@ export class Notifier {
   /** Trust for https webhooks: Node's roots, NODE_EXTRA_CA_CERTS (an explicit `ca` replaces the
    * default store, which would drop them) and the simulator's own CA. */
   private readonly trusted: string[];
+  // Graph keeps connections to a webhook open between POSTs; a new TCP connection per
+  // notification would cost both sides more than the notification itself.
+  private readonly httpAgent = new HttpAgent({ keepAlive: true, maxSockets: 64 });
+  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, maxSockets: 64 });
 
   constructor(
     private readonly options: {
@@ -154,6 +158,8 @@ export class Notifier {
     for (const wake of this.wakers) wake();
     this.wakers.clear();
     for (const ac of this.inFlight) ac.abort();
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
   }
 
   private record(attempt: OutboundAttempt): void {
@@ -191,7 +197,6 @@ export class Notifier {
         'User-Agent': 'Microsoft-Graph-Simulator/1.0 (change notifications)',
       },
       signal: ac.signal,
-      agent: false as const,
     };
     return new Promise<PostResult>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -220,8 +225,8 @@ export class Notifier {
       };
       const req =
         url.protocol === 'https:'
-          ? httpsRequest(url, { ...options, ca: this.trusted }, onResponse)
-          : httpRequest(url, options, onResponse);
+          ? httpsRequest(url, { ...options, ca: this.trusted, agent: this.httpsAgent }, onResponse)
+          : httpRequest(url, { ...options, agent: this.httpAgent }, onResponse);
       req.on('error', (err) => {
         done();
         reject(err);
