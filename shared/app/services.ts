@@ -142,6 +142,9 @@ export async function buildServices(settings: Settings): Promise<Services> {
     idempotency: deliveries.store,
     graphClients,
     retryScheduler,
+    // Warnings outside one message's outcome line: a retry that could not be scheduled, giving up
+    // on the queue's last delivery, a dead device that could not be removed. Never mail content.
+    log: (line) => console.warn(`[notification-processor] ${line}`),
   });
   return {
     settings,
