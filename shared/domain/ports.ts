@@ -176,6 +176,11 @@ export interface DeviceStore {
   upsertDevice(record: DeviceRecord): Promise<DeviceRecord>;
   /** Missing is not an error. */
   deleteDevice(mailboxEmail: string, deviceId: string): Promise<void>;
+  /**
+   * Deletes the device only if its row is still the one read (same ETag; same token where the store
+   * has no ETags). False when it is gone or was re-registered meanwhile: then nothing is deleted.
+   */
+  deleteDeviceIfUnchanged(device: DeviceRecord): Promise<boolean>;
 }
 
 /** What a push shows, already reduced to the mailbox's privacy mode. */

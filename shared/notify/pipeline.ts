@@ -172,15 +172,17 @@ export function createNotificationPipeline(deps: NotificationPipelineDeps): Noti
 
   async function removeDevice(device: DeviceRecord): Promise<void> {
     try {
-      // Re-read first: if the app re-registered the device with a new token meanwhile, keep it.
+      // Re-read first: the device list may be cached, and if the app re-registered the device with
+      // a new token meanwhile, the row (and the provider's installation, which has the same id) must
+      // stay. The delete is conditional on the row read, so a re-registration racing it wins.
       const current = await deps.devices.getDevice(device.mailboxEmail, device.deviceId);
-      if (current && current.token === device.token) {
-        await deps.devices.deleteDevice(device.mailboxEmail, device.deviceId);
-      }
+      if (!current || current.token !== device.token) return;
+      if (!(await deps.devices.deleteDeviceIfUnchanged(current))) return;
     } catch (error) {
       log(
         `could not remove device ${device.deviceId} of ${device.mailboxEmail}: ${ensureError(error).message}`,
       );
+      return;
     }
     try {
       await deps.push.unregisterDevice(device);

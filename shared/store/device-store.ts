@@ -9,7 +9,7 @@ import { DEVICE_ID_PATTERN, PUSH_PLATFORMS } from '../devices/validation.js';
 import { ValidationError } from '../errors.js';
 import { EntityReader, definedProperties, requireOneOf, requireString } from './entity.js';
 import { normaliseEmail } from './keys.js';
-import { isEntityNotFound, storageError } from './table-errors.js';
+import { describeTableError, isEntityNotFound, storageError } from './table-errors.js';
 import { TableClients, type TableStoreOptions } from './tables.js';
 
 export const DEVICES_TABLE_SUFFIX = 'devices';
@@ -78,6 +78,25 @@ export class TableDeviceStore implements DeviceStore {
     const current = await this.getDevice(partition, rowKey);
     if (!current) throw storageError(`reading back ${label(partition, rowKey)}`, new Error('row vanished'));
     return current;
+  }
+
+  async deleteDeviceIfUnchanged(device: DeviceRecord): Promise<boolean> {
+    const partition = normaliseEmail(device.mailboxEmail);
+    const rowKey = validateDeviceKey(device.deviceId);
+    let etag = device.etag;
+    if (!etag) {
+      const current = await this.getDevice(partition, rowKey);
+      if (!current || current.token !== device.token || !current.etag) return false;
+      etag = current.etag;
+    }
+    try {
+      await this.client.deleteEntity(partition, rowKey, { etag });
+      return true;
+    } catch (err) {
+      // 412: re-registered since it was read; 404: already gone.
+      if (isEntityNotFound(err) || describeTableError(err).status === 412) return false;
+      throw storageError(`deleting ${label(partition, rowKey)}`, err);
+    }
   }
 
   /** Deletes unconditionally. Missing is not an error. */

@@ -65,6 +65,14 @@ export class InMemoryDeviceStore implements DeviceStore {
     const key = mailboxEmail.toLowerCase();
     if (this.records.get(key)?.delete(deviceId)) this.deleted.push({ mailboxEmail: key, deviceId });
   }
+
+  async deleteDeviceIfUnchanged(device: DeviceRecord): Promise<boolean> {
+    const key = device.mailboxEmail.toLowerCase();
+    const current = this.records.get(key)?.get(device.deviceId);
+    if (!current || current.token !== device.token) return false;
+    await this.deleteDevice(key, device.deviceId);
+    return true;
+  }
 }
 
 export interface RecordedPush {

@@ -126,6 +126,19 @@ describe('TableDeviceStore', () => {
     await expect(store.deleteDevice(mailboxEmail(), 'never')).resolves.toBeUndefined();
   });
 
+  it('deletes conditionally: only the row as read, not one re-registered since, nor a missing one', async () => {
+    const stored = await store.upsertDevice(device());
+    const reRegistered = await store.upsertDevice({ ...stored, token: `new-${'n'.repeat(100)}` });
+    // The row read before the re-registration is stale: nothing is deleted.
+    expect(await store.deleteDeviceIfUnchanged(stored)).toBe(false);
+    expect((await store.getDevice(stored.mailboxEmail, stored.deviceId))?.token).toBe(reRegistered.token);
+    // Without an ETag, the token decides.
+    expect(await store.deleteDeviceIfUnchanged({ ...stored, etag: undefined })).toBe(false);
+    expect(await store.deleteDeviceIfUnchanged({ ...reRegistered, etag: undefined })).toBe(true);
+    expect(await store.getDevice(stored.mailboxEmail, stored.deviceId)).toBeUndefined();
+    expect(await store.deleteDeviceIfUnchanged(reRegistered)).toBe(false);
+  });
+
   describe('refuses bad input without sending a request', () => {
     // A client whose every request fails: if validation let a call through, the error would be
     // a DependencyError (storage), not a ValidationError.

@@ -36,6 +36,14 @@ export class InMemoryDeviceStore implements DeviceStore {
     if (this.failWritesWith) throw this.failWritesWith;
     this.rows.delete(InMemoryDeviceStore.key(mailboxEmail, deviceId));
   }
+
+  async deleteDeviceIfUnchanged(device: DeviceRecord): Promise<boolean> {
+    if (this.failWritesWith) throw this.failWritesWith;
+    const key = InMemoryDeviceStore.key(device.mailboxEmail, device.deviceId);
+    if (this.rows.get(key)?.token !== device.token) return false;
+    this.rows.delete(key);
+    return true;
+  }
 }
 
 /** Records what the device API told the provider; can be made to fail. */

@@ -325,6 +325,23 @@ describe('push outcomes', () => {
     expect(counters.snapshot().removedDevices).toBe(1);
   });
 
+  it('invalid token, but the app re-registered the device with a new token meanwhile: it stays, installation too', async () => {
+    messages.add(USER, mail('m1'));
+    push.invalidTokens.add('token-pixel-2');
+    // The provider answers while the app re-registers (same device id, so same installation id).
+    push.decide = (device) => {
+      if (device.deviceId !== 'pixel-2') return undefined;
+      void devices.upsertDevice(
+        deviceRecord({ deviceId: 'pixel-2', platform: 'fcm', token: 'token-pixel-2-new' }),
+      );
+      return { deviceId: 'pixel-2', outcome: 'invalid_token' };
+    };
+    const outcome = await pipeline().process(change('m1'), META);
+    expect(outcome).toMatchObject({ action: 'pushed', sent: 1 });
+    expect((await devices.getDevice(EMAIL, 'pixel-2'))?.token).toBe('token-pixel-2-new');
+    expect(push.unregistered).toEqual([]);
+  });
+
   it('every token invalid: dropped as devices_invalid', async () => {
     messages.add(USER, mail('m1'));
     push.invalidTokens.add('token-pixel-2').add('token-iphone-1');
