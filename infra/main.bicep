@@ -61,6 +61,21 @@ param maintenanceSchedule string = '0 */5 * * * *'
 @description('Flex Consumption scale-out limit (instances).')
 param maximumInstanceCount int = 100
 
+@allowed(['notification-hubs', 'webhook'])
+@description('Push provider (PUSH_PROVIDER): notification-hubs creates a Notification Hubs namespace and hub; webhook posts signed pushes to your own gateway. (The app refuses `local` in Azure.)')
+param pushProvider string = 'notification-hubs'
+
+@allowed(['Free', 'Basic', 'Standard'])
+@description('Notification Hubs tier (pushProvider notification-hubs). Free is for a pilot only: 500 active devices and 1 million pushes a month, no SLA. Production: Basic (200,000 devices) or Standard (10 million).')
+param notificationHubsSku string = 'Free'
+
+@description('https URL of your push gateway (pushProvider webhook; required then).')
+param pushWebhookUrl string = ''
+
+@secure()
+@description('HMAC-SHA256 key shared with the push gateway, at least 32 characters (pushProvider webhook; required then). Written to Key Vault.')
+param pushWebhookSecret string = ''
+
 var abbrs = loadJsonContent('./abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
 var tags = {
@@ -70,6 +85,13 @@ var tags = {
 var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 var notificationQueueName = 'mail-notifications'
+
+// Push provider resources. The deployment writes these two Key Vault secrets itself; the Graph
+// client secret is the only one the operator stores by hand.
+var notificationHubNamespaceName = '${abbrs.notificationHubsNamespaces}${resourceToken}'
+var notificationHubName = '${abbrs.notificationHubsNamespacesNotificationHubs}${resourceToken}'
+var notificationHubConnectionStringSecretName = 'notification-hub-connection-string'
+var pushWebhookSecretName = 'push-webhook-secret'
 
 resource rg 'Microsoft.Resources/resourceGroups@2021-04-01' = {
   name: '${abbrs.resourcesResourceGroups}${environmentName}'
@@ -130,6 +152,31 @@ module keyVault './modules/keyvault.bicep' = {
   }
 }
 
+// Only the chosen provider's resources exist.
+module notificationHubs './modules/notification-hubs.bicep' = if (pushProvider == 'notification-hubs') {
+  name: 'notification-hubs'
+  scope: rg
+  params: {
+    namespaceName: notificationHubNamespaceName
+    hubName: notificationHubName
+    location: location
+    tags: tags
+    skuName: notificationHubsSku
+    keyVaultName: keyVault.outputs.name
+    connectionStringSecretName: notificationHubConnectionStringSecretName
+  }
+}
+
+module pushWebhook './modules/push-webhook.bicep' = if (pushProvider == 'webhook') {
+  name: 'push-webhook'
+  scope: rg
+  params: {
+    keyVaultName: keyVault.outputs.name
+    secretName: pushWebhookSecretName
+    secret: pushWebhookSecret
+  }
+}
+
 module rbac './modules/rbac.bicep' = {
   name: 'rbac'
   scope: rg
@@ -171,11 +218,20 @@ module api './modules/function-app.bicep' = {
     migrationBatchSize: migrationBatchSize
     maintenanceSchedule: maintenanceSchedule
     maximumInstanceCount: maximumInstanceCount
+    pushProvider: pushProvider
+    notificationHubName: notificationHubName
+    notificationHubConnectionStringSecretName: notificationHubConnectionStringSecretName
+    pushWebhookUrl: pushWebhookUrl
+    pushWebhookSecretName: pushWebhookSecretName
   }
   // The host starts as soon as the site exists; granting its roles first avoids a first
-  // start that cannot reach storage, Service Bus or Key Vault.
+  // start that cannot reach storage, Service Bus or Key Vault. The push secrets must be in the
+  // vault before the app's Key Vault references are first resolved. (A dependency on a module
+  // whose condition is false is dropped.)
   dependsOn: [
     rbac
+    notificationHubs
+    pushWebhook
   ]
 }
 
@@ -195,3 +251,6 @@ output TABLES_ENDPOINT string = storage.outputs.tableEndpoint
 output KEY_VAULT_NAME string = keyVault.outputs.name
 output KEY_VAULT_URI string = keyVault.outputs.uri
 output APPLICATIONINSIGHTS_CONNECTION_STRING string = monitoring.outputs.connectionString
+// For the post-deployment APNs / FCM v1 credential upload (empty with pushProvider webhook).
+output NOTIFICATION_HUB_NAMESPACE string = pushProvider == 'notification-hubs' ? notificationHubNamespaceName : ''
+output NOTIFICATION_HUB_NAME string = pushProvider == 'notification-hubs' ? notificationHubName : ''

@@ -34,6 +34,18 @@ param tableNamePrefix string
 param migrationBatchSize int
 param maintenanceSchedule string
 
+@description('PUSH_PROVIDER; `local` is not offered: the app refuses it in Azure.')
+@allowed(['notification-hubs', 'webhook'])
+param pushProvider string
+@description('Hub name (notification-hubs).')
+param notificationHubName string
+@description('Key Vault secret written by notification-hubs.bicep with the hub connection string.')
+param notificationHubConnectionStringSecretName string
+@description('Push gateway URL (webhook).')
+param pushWebhookUrl string
+@description('Key Vault secret written by push-webhook.bicep with the gateway key.')
+param pushWebhookSecretName string
+
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
 @minValue(40)
@@ -70,7 +82,8 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     serverFarmId: plan.id
     httpsOnly: true
     publicNetworkAccess: 'Enabled'
-    // Key Vault references (GRAPH_CLIENT_SECRET) resolve with the user-assigned identity;
+    // Key Vault references (GRAPH_CLIENT_SECRET, NOTIFICATION_HUB_CONNECTION_STRING,
+    // PUSH_WEBHOOK_SECRET) resolve with the user-assigned identity;
     // there is no system-assigned identity to fall back on.
     keyVaultReferenceIdentity: identityId
     siteConfig: {
@@ -137,6 +150,8 @@ var baseAppSettings = {
 
   MIGRATION_BATCH_SIZE: string(migrationBatchSize)
   MAINTENANCE_SCHEDULE: maintenanceSchedule
+
+  PUSH_PROVIDER: pushProvider
 }
 
 // Only reference the secret once the operator has put it in the vault (see infra/README.md);
@@ -145,10 +160,22 @@ var graphSecretAppSettings = graphClientSecretInKeyVault ? {
   GRAPH_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${graphClientSecretName})'
 } : {}
 
+// The chosen push provider's settings. Secrets are Key Vault references only, never values:
+// the provider's module has written its secret to the vault before this module runs (main.bicep).
+var notificationHubsAppSettings = {
+  NOTIFICATION_HUB_NAME: notificationHubName
+  NOTIFICATION_HUB_CONNECTION_STRING: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${notificationHubConnectionStringSecretName})'
+}
+var webhookAppSettings = {
+  PUSH_WEBHOOK_URL: pushWebhookUrl
+  PUSH_WEBHOOK_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${pushWebhookSecretName})'
+}
+var pushAppSettings = pushProvider == 'notification-hubs' ? notificationHubsAppSettings : webhookAppSettings
+
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
-  properties: union(baseAppSettings, graphSecretAppSettings)
+  properties: union(baseAppSettings, graphSecretAppSettings, pushAppSettings)
 }
 
 output id string = functionApp.id

@@ -1,5 +1,6 @@
 // User-assigned managed identity: the one identity the Function App uses for storage,
-// Service Bus, Key Vault and Application Insights. Nothing in this deployment uses keys.
+// Service Bus, Key Vault and Application Insights. Nothing in this deployment uses keys, except
+// Notification Hubs, whose SDK only takes a SAS connection string (kept in Key Vault).
 param name string
 param location string
 param tags object = {}

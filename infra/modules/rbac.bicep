@@ -110,8 +110,9 @@ resource appServiceBusDataReceiver 'Microsoft.Authorization/roleAssignments@2022
   }
 }
 
-// Key Vault Secrets User (4633458b-17de-408a-b874-0445c86b69e6): resolves the
-// GRAPH_CLIENT_SECRET Key Vault reference (read only; cannot list or write).
+// Key Vault Secrets User (4633458b-17de-408a-b874-0445c86b69e6): resolves the Key Vault
+// references (GRAPH_CLIENT_SECRET, NOTIFICATION_HUB_CONNECTION_STRING or PUSH_WEBHOOK_SECRET;
+// read only, cannot list or write).
 resource appKeyVaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(keyVault.id, identityPrincipalId, roles.keyVaultSecretsUser)
   scope: keyVault

@@ -9,12 +9,15 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
+import { MIN_WEBHOOK_SECRET_LENGTH } from '../../../shared/push/webhook.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const infraDir = join(repoRoot, 'infra');
 const mainBicepPath = join(infraDir, 'main.bicep');
 const functionAppPath = join(infraDir, 'modules', 'function-app.bicep');
 const rbacPath = join(infraDir, 'modules', 'rbac.bicep');
+const notificationHubsPath = join(infraDir, 'modules', 'notification-hubs.bicep');
+const pushWebhookPath = join(infraDir, 'modules', 'push-webhook.bicep');
 
 /** App settings the app's config module reads; the names are a contract with shared/config. */
 const REQUIRED_APP_SETTINGS = [
@@ -34,9 +37,15 @@ const REQUIRED_APP_SETTINGS = [
   'GRAPH_CLIENT_ID',
   'GRAPH_CLIENT_SECRET',
   'GRAPH_CLOUD',
+  'DEVICE_API_AUDIENCE',
   'PUBLIC_BASE_URL',
   'MIGRATION_BATCH_SIZE',
   'MAINTENANCE_SCHEDULE',
+  'PUSH_PROVIDER',
+  'NOTIFICATION_HUB_NAME',
+  'NOTIFICATION_HUB_CONNECTION_STRING',
+  'PUSH_WEBHOOK_URL',
+  'PUSH_WEBHOOK_SECRET',
 ] as const;
 
 /** Settings that Flex Consumption rejects or that would reintroduce keys. */
@@ -192,23 +201,54 @@ function matchingClose(masked: string, open: number): number {
   throw new Error(`unbalanced '${opener ?? ''}' at ${open}`);
 }
 
-/** Keys of the object literal whose `{` is at `open`, at its top level only. */
-function objectKeys(lexed: LexedBicep, open: number): string[] {
+interface ObjectEntry {
+  key: string;
+  /** Comment-free source of the value (one line, or up to its matching bracket), trimmed. */
+  value: string;
+  /** Offsets of the (untrimmed) value in the file. */
+  start: number;
+  end: number;
+}
+
+/** Entries of the object literal whose `{` is at `open`, at its top level only. */
+function objectEntries(lexed: LexedBicep, open: number): ObjectEntry[] {
   const close = matchingClose(lexed.masked, open);
-  const keys: string[] = [];
+  const entries: ObjectEntry[] = [];
   let depth = 0;
   let lineStart = true;
   for (let k = open + 1; k < close - 1; k++) {
     const ch = lexed.masked[k];
     if (lineStart && depth === 0) {
-      const match = /^[ \t]*([A-Za-z_][\w]*|'[^'\n]*')[ \t]*:/.exec(lexed.code.slice(k, close));
-      if (match?.[1] !== undefined) keys.push(match[1].replace(/^'|'$/g, ''));
+      const match = /^[ \t]*([A-Za-z_][\w]*|'[^'\n]*')[ \t]*:[ \t]*/.exec(lexed.code.slice(k, close));
+      if (match?.[1] !== undefined) {
+        const valueStart = k + match[0].length;
+        let valueEnd = valueStart;
+        let inner = 0;
+        while (valueEnd < close - 1) {
+          const c = lexed.masked[valueEnd];
+          if (c === '{' || c === '[' || c === '(') inner++;
+          else if (c === '}' || c === ']' || c === ')') inner--;
+          else if (c === '\n' && inner === 0) break;
+          valueEnd++;
+        }
+        entries.push({
+          key: match[1].replace(/^'|'$/g, ''),
+          value: lexed.code.slice(valueStart, valueEnd).trim(),
+          start: valueStart,
+          end: valueEnd,
+        });
+      }
     }
     if (ch === '{' || ch === '[' || ch === '(') depth++;
     else if (ch === '}' || ch === ']' || ch === ')') depth--;
     lineStart = ch === '\n';
   }
-  return keys;
+  return entries;
+}
+
+/** Keys of the object literal whose `{` is at `open`, at its top level only. */
+function objectKeys(lexed: LexedBicep, open: number): string[] {
+  return objectEntries(lexed, open).map((entry) => entry.key);
 }
 
 interface BicepFile {
@@ -256,6 +296,12 @@ interface ModuleRef {
   resolved: string | undefined;
   /** Keys of the module's `params: { ... }` object. */
   paramKeys: string[];
+  /** The module's `params: { ... }` as key → value source. */
+  paramValues: Map<string, string>;
+  /** The `if (...)` condition's source, or undefined when the module always deploys. */
+  condition: string | undefined;
+  /** Symbols in the module's `dependsOn: [ ... ]`. */
+  dependsOn: string[];
 }
 
 function modules(file: BicepFile): ModuleRef[] {
@@ -265,23 +311,61 @@ function modules(file: BicepFile): ModuleRef[] {
     const symbol = match[1];
     const path = match[2];
     if (symbol === undefined || path === undefined) continue;
-    const bodyOpen = file.lexed.masked.indexOf('{', (match.index ?? 0) + match[0].length);
+    const afterEquals = (match.index ?? 0) + match[0].length;
+    const bodyOpen = file.lexed.masked.indexOf('{', afterEquals);
     const bodyClose = matchingClose(file.lexed.masked, bodyOpen);
     const body = file.lexed.masked.slice(bodyOpen, bodyClose);
     const paramsAt = /\n[ \t]*params[ \t]*:[ \t]*\{/.exec(body);
-    const paramKeys =
+    const entries =
       paramsAt === null
         ? []
-        : objectKeys(file.lexed, bodyOpen + paramsAt.index + paramsAt[0].lastIndexOf('{'));
+        : objectEntries(file.lexed, bodyOpen + paramsAt.index + paramsAt[0].lastIndexOf('{'));
+    const condition = /^\s*if\s*\(([\s\S]*)\)\s*$/.exec(file.lexed.code.slice(afterEquals, bodyOpen))?.[1];
+    const dependsAt = /\n[ \t]*dependsOn[ \t]*:[ \t]*\[/.exec(body);
+    const dependsOn =
+      dependsAt === null
+        ? []
+        : [
+            ...file.lexed.code
+              .slice(
+                bodyOpen + dependsAt.index + dependsAt[0].length,
+                matchingClose(file.lexed.masked, bodyOpen + dependsAt.index + dependsAt[0].length - 1),
+              )
+              .matchAll(/\b\w+\b/g),
+          ].map((m) => m[0]);
     const isRegistry = /^(br|ts)[:/]/.test(path);
     result.push({
       symbol,
       path,
       resolved: isRegistry ? undefined : resolve(dirname(file.path), path),
-      paramKeys,
+      paramKeys: entries.map((entry) => entry.key),
+      paramValues: new Map(entries.map((entry) => [entry.key, entry.value])),
+      condition: condition?.trim(),
+      dependsOn,
     });
   }
   return result;
+}
+
+/** The decorator lines (`@secure()`, `@minLength(32)`, …) directly above `param <name>`. */
+function paramDecorators(file: BicepFile, name: string): string {
+  const at = new RegExp(`^param[ \\t]+${name}\\b`, 'm').exec(file.lexed.code);
+  if (at === null) throw new Error(`${file.path}: no param ${name}`);
+  const lines = file.lexed.code.slice(0, at.index).split('\n').slice(0, -1);
+  const decorators: string[] = [];
+  for (let k = lines.length - 1; k >= 0; k--) {
+    const line = lines[k] ?? '';
+    if (line.trim() === '' || /^(param|var|resource|module|output|targetScope)\b/.test(line)) break;
+    decorators.unshift(line);
+  }
+  return decorators.join('\n');
+}
+
+/** Names of the file's `@secure()` parameters. */
+function secureParams(file: BicepFile): string[] {
+  return params(file)
+    .map((p) => p.name)
+    .filter((name) => /@secure\(\)/.test(paramDecorators(file, name)));
 }
 
 interface ResourceBlock {
@@ -322,6 +406,122 @@ function resources(file: BicepFile, type: RegExp): ResourceBlock[] {
   }
   return result;
 }
+
+// ---------------------------------------------------------------------------------------
+// The Function App's app settings as Bicep builds them, for given parameter values.
+// ---------------------------------------------------------------------------------------
+
+/** Parameter values of function-app.bicep that decide which settings exist. */
+type Scenario = Readonly<Record<string, string | boolean>>;
+
+const OPENERS = new Set(['{', '[', '(']);
+const CLOSERS = new Set(['}', ']', ')']);
+
+/** Offsets of a `var`'s expression (after `=`, to the end of the declaration). */
+function varExpression(file: BicepFile, name: string): { start: number; end: number } {
+  const at = new RegExp(`^var[ \\t]+${name}[ \\t]*=[ \\t]*`, 'm').exec(file.lexed.code);
+  if (at === null) throw new Error(`${relative(repoRoot, file.path)}: no var ${name}`);
+  const start = at.index + at[0].length;
+  let end = start;
+  let depth = 0;
+  for (; end < file.lexed.masked.length; end++) {
+    const c = file.lexed.masked[end] ?? '';
+    if (OPENERS.has(c)) depth++;
+    else if (CLOSERS.has(c)) depth--;
+    else if (c === '\n' && depth === 0) break;
+  }
+  return { start, end };
+}
+
+/** `name`, `!name`, `name == 'x'` and `name != 'x'`, evaluated against the scenario. */
+function evaluateCondition(condition: string, scenario: Scenario): boolean {
+  const flag = /^(!?)(\w+)$/.exec(condition);
+  if (flag !== null) {
+    const value = scenario[flag[2] ?? ''];
+    if (typeof value !== 'boolean')
+      throw new Error(`condition ${condition}: no boolean ${flag[2]} in scenario`);
+    return flag[1] === '!' ? !value : value;
+  }
+  const comparison = /^(\w+)\s*(==|!=)\s*'([^'\n]*)'$/.exec(condition);
+  if (comparison !== null) {
+    const value = scenario[comparison[1] ?? ''];
+    if (typeof value !== 'string')
+      throw new Error(`condition ${condition}: no string ${comparison[1]} in scenario`);
+    return (value === comparison[3]) === (comparison[2] === '==');
+  }
+  throw new Error(`unsupported condition "${condition}": extend evaluateCondition in this test`);
+}
+
+/**
+ * Names and value sources of the settings an object expression produces: an object literal, a
+ * var, `union(a, b, …)` or `condition ? a : b` (anything else fails the test, so a construct
+ * this reader does not understand cannot hide a setting).
+ */
+function settingEntries(file: BicepFile, from: number, to: number, scenario: Scenario): ObjectEntry[] {
+  const { code, masked } = file.lexed;
+  let start = from;
+  let end = to;
+  while (start < end && /\s/.test(code[start] ?? '')) start++;
+  while (end > start && /\s/.test(code[end - 1] ?? '')) end--;
+  const text = code.slice(start, end);
+  if (code[start] === '{' && matchingClose(masked, start) === end) return objectEntries(file.lexed, start);
+  if (/^\w+$/.test(text)) {
+    const expression = varExpression(file, text);
+    return settingEntries(file, expression.start, expression.end, scenario);
+  }
+  const union = /^union\s*\(/.exec(text);
+  if (union !== null && matchingClose(masked, start + union[0].length - 1) === end) {
+    const args: Array<[number, number]> = [];
+    let depth = 0;
+    let argStart = start + union[0].length;
+    for (let k = argStart; k < end - 1; k++) {
+      const c = masked[k] ?? '';
+      if (OPENERS.has(c)) depth++;
+      else if (CLOSERS.has(c)) depth--;
+      else if (c === ',' && depth === 0) {
+        args.push([argStart, k]);
+        argStart = k + 1;
+      }
+    }
+    args.push([argStart, end - 1]);
+    return args.flatMap(([a, b]) => settingEntries(file, a, b, scenario));
+  }
+  let depth = 0;
+  let question = -1;
+  for (let k = start; k < end; k++) {
+    const c = masked[k] ?? '';
+    if (OPENERS.has(c)) depth++;
+    else if (CLOSERS.has(c)) depth--;
+    else if (depth === 0 && c === '?' && question === -1) question = k;
+    else if (depth === 0 && c === ':' && question !== -1) {
+      return evaluateCondition(code.slice(start, question).trim(), scenario)
+        ? settingEntries(file, question + 1, k, scenario)
+        : settingEntries(file, k + 1, end, scenario);
+    }
+  }
+  throw new Error(`${relative(repoRoot, file.path)}: unsupported app-settings expression: ${text}`);
+}
+
+/** The `Microsoft.Web/sites/config` `appsettings` of function-app.bicep: name → value source. */
+function appSettingsFor(file: BicepFile, scenario: Scenario): Map<string, string> {
+  const at = /^resource[ \t]+\w+[ \t]+'Microsoft\.Web\/sites\/config@[^'\n]+'[ \t]*=[ \t]*\{/m.exec(
+    file.lexed.code,
+  );
+  if (at === null) throw new Error('no Microsoft.Web/sites/config resource');
+  const body = objectEntries(file.lexed, at.index + at[0].length - 1);
+  expect(body.find((entry) => entry.key === 'name')?.value).toBe("'appsettings'");
+  const properties = body.find((entry) => entry.key === 'properties');
+  if (properties === undefined) throw new Error('appsettings has no properties');
+  const result = new Map<string, string>();
+  for (const entry of settingEntries(file, properties.start, properties.end, scenario)) {
+    expect(result.has(entry.key), `${entry.key} is set twice`).toBe(false);
+    result.set(entry.key, entry.value);
+  }
+  return result;
+}
+
+/** A Key Vault reference to `<keyVaultUri>secrets/<name>`, never a value. */
+const KEY_VAULT_REFERENCE = /^'@Microsoft\.KeyVault\(SecretUri=\$\{keyVaultUri\}secrets\/\$\{(\w+)\}\)'$/;
 
 function bicepFilesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
@@ -604,6 +804,169 @@ describe('Function App (Flex Consumption)', () => {
   });
 });
 
+describe('push provider (PUSH_PROVIDER)', () => {
+  const main = loadBicep(mainBicepPath);
+  const app = loadBicep(functionAppPath);
+  const hubs = loadBicep(notificationHubsPath);
+  const webhook = loadBicep(pushWebhookPath);
+  const mainModules = new Map(modules(main).map((ref) => [ref.resolved ?? ref.path, ref]));
+  const apiModule = mainModules.get(functionAppPath);
+  const hubsModule = mainModules.get(notificationHubsPath);
+  const webhookModule = mainModules.get(pushWebhookPath);
+  const parametersFile = readJson(join(infraDir, 'main.parameters.json'));
+  const supplied =
+    isRecord(parametersFile) && isRecord(parametersFile['parameters']) ? parametersFile['parameters'] : {};
+  const scenarios: Scenario[] = [
+    { pushProvider: 'notification-hubs', graphClientSecretInKeyVault: true },
+    { pushProvider: 'webhook', graphClientSecretInKeyVault: true },
+  ];
+
+  it('is a main.bicep parameter, notification-hubs or webhook (never local), taken from PUSH_PROVIDER', () => {
+    expect(main.lexed.code).toMatch(/^param pushProvider string = 'notification-hubs'$/m);
+    for (const file of [main, app]) {
+      expect(paramDecorators(file, 'pushProvider'), relative(repoRoot, file.path)).toMatch(
+        /^@allowed\(\['notification-hubs', 'webhook'\]\)$/m,
+      );
+    }
+    expect(supplied['pushProvider']).toEqual({ value: '${PUSH_PROVIDER=notification-hubs}' });
+    expect(apiModule?.paramValues.get('pushProvider')).toBe('pushProvider');
+  });
+
+  it('sets PUSH_PROVIDER in every case, from the parameter', () => {
+    for (const scenario of scenarios) {
+      expect(appSettingsFor(app, scenario).get('PUSH_PROVIDER'), JSON.stringify(scenario)).toBe(
+        'pushProvider',
+      );
+    }
+  });
+
+  it("deploys only the chosen provider's resources, before the Function App", () => {
+    expect(hubsModule?.condition).toBe("pushProvider == 'notification-hubs'");
+    expect(webhookModule?.condition).toBe("pushProvider == 'webhook'");
+    expect(apiModule?.condition).toBeUndefined();
+    // Their Key Vault secrets must exist before the app's references are first resolved.
+    expect(apiModule?.dependsOn).toEqual(expect.arrayContaining([hubsModule?.symbol, webhookModule?.symbol]));
+    const settings = scenarios.map((scenario) => [...appSettingsFor(app, scenario).keys()]);
+    expect(settings[0]).toEqual(
+      expect.arrayContaining(['NOTIFICATION_HUB_NAME', 'NOTIFICATION_HUB_CONNECTION_STRING']),
+    );
+    expect(settings[0]).not.toEqual(expect.arrayContaining(['PUSH_WEBHOOK_URL']));
+    expect(settings[0]).not.toEqual(expect.arrayContaining(['PUSH_WEBHOOK_SECRET']));
+    expect(settings[1]).toEqual(expect.arrayContaining(['PUSH_WEBHOOK_URL', 'PUSH_WEBHOOK_SECRET']));
+    expect(settings[1]).not.toEqual(expect.arrayContaining(['NOTIFICATION_HUB_NAME']));
+    expect(settings[1]).not.toEqual(expect.arrayContaining(['NOTIFICATION_HUB_CONNECTION_STRING']));
+  });
+
+  it('creates a Notification Hubs namespace (Free by default, tier a parameter) with one hub', () => {
+    const namespaces = resources(hubs, /^Microsoft\.NotificationHubs\/namespaces@/);
+    expect(namespaces).toHaveLength(1);
+    expect(namespaces[0]?.body).toMatch(/sku:\s*\{\s*name:\s*skuName\s*\}/);
+    expect(namespaces[0]?.body).toMatch(/namespaceType:\s*'NotificationHub'/);
+    expect(hubs.lexed.code).toMatch(/^param skuName string = 'Free'$/m);
+    expect(paramDecorators(hubs, 'skuName')).toMatch(/@allowed\(\['Free', 'Basic', 'Standard'\]\)/);
+    expect(main.lexed.code).toMatch(/^param notificationHubsSku string = 'Free'$/m);
+    expect(paramDecorators(main, 'notificationHubsSku')).toMatch(
+      /@allowed\(\['Free', 'Basic', 'Standard'\]\)/,
+    );
+    expect(hubsModule?.paramValues.get('skuName')).toBe('notificationHubsSku');
+    expect(supplied['notificationHubsSku']).toEqual({ value: '${NOTIFICATION_HUBS_SKU=Free}' });
+    const hubResources = resources(
+      hubs,
+      /^(notificationHubs|Microsoft\.NotificationHubs\/namespaces\/notificationHubs@.*)$/,
+    );
+    expect(hubResources).toHaveLength(1);
+  });
+
+  it('gives the app a hub policy with Listen (installations) and Send (pushes), and nothing else', () => {
+    const rules = resources(
+      hubs,
+      /^Microsoft\.NotificationHubs\/namespaces\/notificationHubs\/authorizationRules@/,
+    );
+    expect(rules).toHaveLength(1);
+    const body = rules[0]?.body ?? '';
+    const rightsSource = /rights:\s*\[([^\]]*)\]/.exec(body)?.[1] ?? '';
+    const rights = [...rightsSource.matchAll(/'(\w+)'/g)].map((m) => m[1]);
+    expect(rights, 'the app registers installations (Listen) and sends (Send)').toEqual(
+      expect.arrayContaining(['Listen', 'Send']),
+    );
+    expect(rights, 'least privilege: the app never manages the hub').not.toContain('Manage');
+    // On the hub, not the namespace: the policy reaches this hub only.
+    const hubSymbol = resources(
+      hubs,
+      /^(notificationHubs|Microsoft\.NotificationHubs\/namespaces\/notificationHubs@.*)$/,
+    )[0]?.symbol;
+    expect(body).toMatch(new RegExp(`parent:\\s*(\\w+::)?${hubSymbol ?? '?'}\\b`));
+  });
+
+  it('puts the hub connection string in Key Vault and hands the app only a Key Vault reference', () => {
+    const connection =
+      appSettingsFor(app, scenarios[0] ?? {}).get('NOTIFICATION_HUB_CONNECTION_STRING') ?? '';
+    const referenced = KEY_VAULT_REFERENCE.exec(connection)?.[1];
+    expect(
+      referenced,
+      `NOTIFICATION_HUB_CONNECTION_STRING is ${connection}, not a Key Vault reference`,
+    ).toBeDefined();
+    // The module writes the secret under the same name the app setting references.
+    const name = apiModule?.paramValues.get(referenced ?? '');
+    expect(name).toMatch(/^\w+$/);
+    expect(hubsModule?.paramValues.get('connectionStringSecretName')).toBe(name);
+    expect(hubsModule?.paramValues.get('keyVaultName')).toBe('keyVault.outputs.name');
+    const secrets = resources(hubs, /^Microsoft\.KeyVault\/vaults\/secrets@/);
+    expect(secrets).toHaveLength(1);
+    expect(secrets[0]?.body).toMatch(/name:\s*connectionStringSecretName\b/);
+    expect(secrets[0]?.body).toMatch(/value:\s*\w+\.listKeys\(\)\.primaryConnectionString/);
+    // Nothing else carries it: no output, and the hub name is plain.
+    for (const match of hubs.lexed.code.matchAll(/^output[^\n]*$/gm)) {
+      expect(match[0]).not.toMatch(/listKeys|connectionString\.|primaryKey|secondaryKey/i);
+    }
+    expect(appSettingsFor(app, scenarios[0] ?? {}).get('NOTIFICATION_HUB_NAME')).toBe('notificationHubName');
+    expect(apiModule?.paramValues.get('notificationHubName')).toBe(hubsModule?.paramValues.get('hubName'));
+  });
+
+  it('takes the webhook URL and a @secure() key, and hands the app a Key Vault reference for the key', () => {
+    expect(paramDecorators(main, 'pushWebhookSecret')).toMatch(/^@secure\(\)$/m);
+    expect(main.lexed.code).toMatch(/^param pushWebhookSecret string = ''$/m);
+    expect(main.lexed.code).toMatch(/^param pushWebhookUrl string = ''$/m);
+    expect(supplied['pushWebhookUrl']).toEqual({ value: '${PUSH_WEBHOOK_URL}' });
+    expect(supplied['pushWebhookSecret']).toEqual({ value: '${PUSH_WEBHOOK_SECRET}' });
+    expect(webhookModule?.paramValues.get('secret')).toBe('pushWebhookSecret');
+    expect(paramDecorators(webhook, 'secret')).toMatch(/^@secure\(\)$/m);
+    // The app refuses shorter keys; the deployment refuses them first.
+    expect(paramDecorators(webhook, 'secret')).toMatch(
+      new RegExp(`^@minLength\\(${MIN_WEBHOOK_SECRET_LENGTH}\\)$`, 'm'),
+    );
+    const settings = appSettingsFor(app, scenarios[1] ?? {});
+    expect(apiModule?.paramValues.get('pushWebhookUrl')).toBe('pushWebhookUrl');
+    expect(settings.get('PUSH_WEBHOOK_URL')).toBe('pushWebhookUrl');
+    const secret = settings.get('PUSH_WEBHOOK_SECRET') ?? '';
+    const referenced = KEY_VAULT_REFERENCE.exec(secret)?.[1];
+    expect(referenced, `PUSH_WEBHOOK_SECRET is ${secret}, not a Key Vault reference`).toBeDefined();
+    const name = apiModule?.paramValues.get(referenced ?? '');
+    expect(webhookModule?.paramValues.get('secretName')).toBe(name);
+    const secrets = resources(webhook, /^Microsoft\.KeyVault\/vaults\/secrets@/);
+    expect(secrets).toHaveLength(1);
+    expect(secrets[0]?.body).toMatch(/name:\s*secretName\b/);
+    expect(secrets[0]?.body).toMatch(/value:\s*secret\b/);
+    expect(webhook.lexed.code).not.toMatch(/^output[^\n]*\bsecret\b(?!Name)/m);
+  });
+
+  it('passes a @secure() value only to @secure() module parameters', () => {
+    for (const file of moduleGraph().values()) {
+      const secure = new Set(secureParams(file));
+      for (const ref of modules(file)) {
+        const target = ref.resolved === undefined ? undefined : loadBicep(ref.resolved);
+        if (target === undefined) continue;
+        for (const [key, value] of ref.paramValues) {
+          if (!secure.has(value)) continue;
+          expect(secureParams(target), `${relative(repoRoot, file.path)} → ${ref.symbol}.${key}`).toContain(
+            key,
+          );
+        }
+      }
+    }
+  });
+});
+
 describe('storage, Service Bus, monitoring and Key Vault modules', () => {
   const read = (name: string): string => loadBicep(join(infraDir, 'modules', name)).lexed.code;
 
@@ -724,7 +1087,7 @@ describe('infra/modules/rbac.bicep', () => {
 describe('no keys or secrets in the templates', () => {
   const files = bicepFilesUnder(infraDir).map(loadBicep);
 
-  it('never reads keys or connection strings from resources', () => {
+  it('never reads keys or connection strings from resources, except the hub policy into Key Vault', () => {
     const forbidden = [
       /\blist\w*Keys?\(/i,
       /\blistConnectionStrings\(/i,
@@ -734,12 +1097,28 @@ describe('no keys or secrets in the templates', () => {
       /AccountKey=/i,
       /SharedAccessKey/i,
       /InstrumentationKey=/i,
+      /Endpoint=sb:\/\//i,
     ];
+    // The one exception: @azure/notification-hubs only takes a SAS connection string, so
+    // notification-hubs.bicep reads its hub policy's keys, and only as the value of a Key Vault
+    // secret (never an output, parameter or app setting).
+    const exception = /^\s*value:\s*(\w+)\.listKeys\(\)\.primaryConnectionString\s*$/m;
     for (const file of files) {
-      for (const pattern of forbidden) {
-        expect(file.lexed.code, `${relative(repoRoot, file.path)} matches ${String(pattern)}`).not.toMatch(
-          pattern,
+      let code = file.lexed.code;
+      if (file.path === notificationHubsPath) {
+        const secrets = resources(file, /^Microsoft\.KeyVault\/vaults\/secrets@/);
+        const allowed = secrets.filter((secret) => exception.test(secret.body));
+        expect(allowed).toHaveLength(1);
+        const rule = exception.exec(allowed[0]?.body ?? '')?.[1];
+        const rules = resources(
+          file,
+          /^Microsoft\.NotificationHubs\/namespaces\/notificationHubs\/authorizationRules@/,
         );
+        expect(rules.map((r) => r.symbol)).toContain(rule);
+        code = code.replace(new RegExp(`\\b${rule ?? '?'}\\.listKeys\\(\\)\\.primaryConnectionString`), '');
+      }
+      for (const pattern of forbidden) {
+        expect(code, `${relative(repoRoot, file.path)} matches ${String(pattern)}`).not.toMatch(pattern);
       }
     }
   });
