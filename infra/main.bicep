@@ -208,6 +208,7 @@ module api './modules/function-app.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     notificationQueueName: serviceBus.outputs.queueName
+    notificationMaxDeliveryCount: serviceBus.outputs.maxDeliveryCount
     keyVaultUri: keyVault.outputs.uri
     graphClientSecretInKeyVault: graphClientSecretInKeyVault
     graphTenantId: graphTenantId

@@ -33,6 +33,8 @@ param graphCloud string
 param tableNamePrefix string
 param migrationBatchSize int
 param maintenanceSchedule string
+@description('MaxDeliveryCount of the notification queue (NOTIFICATION_MAX_DELIVERY_COUNT).')
+param notificationMaxDeliveryCount int
 
 @description('PUSH_PROVIDER; `local` is not offered: the app refuses it in Azure.')
 @allowed(['notification-hubs', 'webhook'])
@@ -114,6 +116,16 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
   }
 }
 
+// Entra ID authority host of each national cloud (the same table as shared/auth/clouds.ts).
+// The mobile app's tokens come from the Graph tenant, so from its cloud; the app's own default
+// for DEVICE_API_AUTHORITY_HOST is the global one.
+var entraAuthorityHosts = {
+  global: 'https://login.microsoftonline.com'
+  usgov: 'https://login.microsoftonline.us'
+  usgovdod: 'https://login.microsoftonline.us'
+  china: 'https://login.chinacloudapi.cn'
+}
+
 var baseAppSettings = {
   // Functions host storage through the managed identity (no connection string, no key).
   AzureWebJobsStorage__accountName: storageAccountName
@@ -137,6 +149,8 @@ var baseAppSettings = {
   ServiceBusConnection__credential: 'managedidentity'
   ServiceBusConnection__clientId: identityClientId
   NOTIFICATION_QUEUE_NAME: notificationQueueName
+  // The processor logs a failure on the queue's last delivery as final: same number as the queue.
+  NOTIFICATION_MAX_DELIVERY_COUNT: string(notificationMaxDeliveryCount)
 
   GRAPH_TENANT_ID: graphTenantId
   GRAPH_CLIENT_ID: graphClientId
@@ -144,6 +158,7 @@ var baseAppSettings = {
 
   // Mobile app tokens for POST/DELETE /api/devices; the tenant defaults to GRAPH_TENANT_ID.
   DEVICE_API_AUDIENCE: deviceApiAudience
+  DEVICE_API_AUTHORITY_HOST: entraAuthorityHosts[graphCloud]
 
   // Graph must reach the webhook at this base URL (notificationUrl / lifecycleNotificationUrl).
   PUBLIC_BASE_URL: 'https://${functionApp.properties.defaultHostName}'

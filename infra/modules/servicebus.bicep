@@ -49,3 +49,5 @@ output name string = serviceBusNamespace.name
 // expects; derived from the endpoint so that sovereign clouds get the right suffix.
 output fullyQualifiedNamespace string = split(replace(serviceBusNamespace.properties.serviceBusEndpoint, 'https://', ''), ':')[0]
 output queueName string = serviceBusNamespace::queue.name
+// The app needs it too (NOTIFICATION_MAX_DELIVERY_COUNT); read back so there is one number.
+output maxDeliveryCount int = serviceBusNamespace::queue.properties.maxDeliveryCount
