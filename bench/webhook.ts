@@ -45,7 +45,13 @@ const queued = () =>
     broker.send({ type: 'stats', queue: QUEUE });
   });
 const child = fork(fileURLToPath(new URL('./webhook-server.js', import.meta.url)), [], {
-  env: { ...process.env, ServiceBusConnection: brokerReady.connectionString, NOTIFICATION_QUEUE_NAME: QUEUE },
+  env: {
+    ...process.env,
+    ServiceBusConnection: brokerReady.connectionString,
+    NOTIFICATION_QUEUE_NAME: QUEUE,
+    // Required setting; the devices API is not exercised here (no local token issuer needed).
+    DEVICE_API_AUDIENCE: 'api://mailpush-bench',
+  },
   stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   // BENCH_PROFILE=1 writes a V8 CPU profile of the function host to bench/results/profile/.
   ...(process.env.BENCH_PROFILE ? { execArgv: ['--cpu-prof', '--cpu-prof-dir=bench/results/profile'] } : {}),
