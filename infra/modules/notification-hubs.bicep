@@ -22,7 +22,7 @@ param connectionStringSecretName string
 @description('Name of the hub access policy the app uses.')
 param authorizationRuleName string = 'mail-push-backend'
 
-resource namespace 'Microsoft.NotificationHubs/namespaces@2023-09-01' = {
+resource hubNamespace 'Microsoft.NotificationHubs/namespaces@2023-09-01' = {
   name: namespaceName
   location: location
   tags: tags
@@ -47,7 +47,7 @@ resource namespace 'Microsoft.NotificationHubs/namespaces@2023-09-01' = {
 // check before a push). Send: the pushes. No Manage: the app never changes the hub itself.
 // (The hub's own DefaultFullSharedAccessSignature also has Manage; the app does not use it.)
 resource appRule 'Microsoft.NotificationHubs/namespaces/notificationHubs/authorizationRules@2023-09-01' = {
-  parent: namespace::hub
+  parent: hubNamespace::hub
   name: authorizationRuleName
   properties: {
     rights: [
@@ -72,6 +72,6 @@ resource connectionString 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
-output namespaceName string = namespace.name
-output hubName string = namespace::hub.name
+output namespaceName string = hubNamespace.name
+output hubName string = hubNamespace::hub.name
 output authorizationRuleName string = appRule.name
