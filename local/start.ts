@@ -26,7 +26,7 @@ if (!process.env.GRAPH_TENANT_ID && !process.env[CA_DIR_ENV]) {
   try {
     const host = await startLocalHost({ port, seedDemo: true });
     console.log(
-      `[local] ready at ${host.url}/api — function key for admin routes: x-functions-key: ${host.functionKey}`,
+      `[local] ready at ${host.url}/api — function key (function-level routes): x-functions-key: ${host.functionKey}`,
     );
     // Local-only routes of the runner itself (not functions; they do not exist in Azure).
     if (host.amqp) {
