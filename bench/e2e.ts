@@ -457,8 +457,7 @@ async function runBench(): Promise<void> {
   };
   // The other processes of the local stack (Linux /proc; undefined elsewhere): every one of them
   // shares this machine's two cores, so their CPU per notification bounds what the box can carry.
-  const azuritePid = () =>
-    readChildren(child.pid).find((pid) => readCmdline(pid).includes('azurite')) ?? undefined;
+  const azuritePid = () => readChildren(child.pid).find((pid) => readCmdline(pid).includes('azurite'));
   const stackCpu = () => ({
     azurite: procCpuMs(azuritePid()),
     broker: procCpuMs(broker.pid),
