@@ -1,9 +1,10 @@
 /** Small helpers for the providers' HTTP retries. */
+import { parseRetryAfter } from '../graph/errors.js';
 
 /**
- * `Retry-After` as milliseconds: delta-seconds or an HTTP date (RFC 9110 §10.2.3); also the
- * `retry-after-ms` / `x-ms-retry-after-ms` headers Azure services send. Undefined when absent or
- * unreadable.
+ * `Retry-After` as milliseconds: the `retry-after-ms` / `x-ms-retry-after-ms` headers Azure services
+ * send, else `Retry-After` itself (delta-seconds or an HTTP date, read by the one parser the Graph
+ * client uses too). Undefined when absent or unreadable.
  */
 export function retryAfterMs(
   header: (name: string) => string | null | undefined,
@@ -13,11 +14,7 @@ export function retryAfterMs(
     const value = header(name)?.trim();
     if (value && /^\d+(\.\d+)?$/.test(value)) return Math.ceil(Number(value));
   }
-  const value = header('retry-after')?.trim();
-  if (!value) return undefined;
-  if (/^\d+$/.test(value)) return Number(value) * 1000;
-  const date = Date.parse(value);
-  return Number.isFinite(date) ? Math.max(0, date - now) : undefined;
+  return parseRetryAfter(header('retry-after'), now);
 }
 
 export const sleep = (ms: number): Promise<void> =>

@@ -18,6 +18,11 @@ describe('retryAfterMs', () => {
     expect(retryAfterMs(headers({}), now)).toBeUndefined();
     expect(retryAfterMs(headers({ 'retry-after': 'soon' }), now)).toBeUndefined();
   });
+
+  it('reads fractional seconds as seconds, never as a date (Date.parse("1.5") is a day in 2001)', () => {
+    expect(retryAfterMs(headers({ 'retry-after': '1.5' }), now)).toBe(1500);
+    expect(retryAfterMs(headers({ 'retry-after': '-1' }), now)).toBeUndefined();
+  });
 });
 
 describe('mapWithConcurrency', () => {
