@@ -124,11 +124,6 @@ export class RichNotificationReader {
     this.now = options.now ?? Date.now;
   }
 
-  /** True when the message carries encrypted content (whatever its quality). */
-  static isRich(message: Pick<ChangeMessage, 'encryptedContent'>): boolean {
-    return message.encryptedContent !== undefined;
-  }
-
   async read(message: ChangeMessage): Promise<RichResult> {
     const tokens = message.validationTokens;
     if (!Array.isArray(tokens) || tokens.length === 0) {
