@@ -19,11 +19,14 @@ export function empty(status: number): HttpResponseInit {
   return { status, headers: { ...SECURITY_HEADERS } };
 }
 
-export function errorResponse(status: number, code: string, message: string): HttpResponseInit {
-  return json(status, { error: { code, message } });
+export function errorResponse(
+  status: number,
+  code: string,
+  message: string,
+  headers: Record<string, string> = {},
+): HttpResponseInit {
+  return json(status, { error: { code, message } }, headers);
 }
-
-export const badRequest = (message: string, code = 'invalid_request') => errorResponse(400, code, message);
 
 /**
  * The single mapping from errors to HTTP. Only ValidationError messages reach the caller;
@@ -32,10 +35,9 @@ export const badRequest = (message: string, code = 'invalid_request') => errorRe
 export function responseForError(error: unknown): HttpResponseInit {
   if (error instanceof ValidationError) return errorResponse(400, error.code, error.message);
   if (error instanceof AppError && error.code === 'dependency_failed') {
-    return {
-      ...errorResponse(503, 'unavailable', 'A dependency is unavailable; retry later.'),
-      headers: { ...SECURITY_HEADERS, 'Retry-After': '5' },
-    };
+    return errorResponse(503, 'unavailable', 'A dependency is unavailable; retry later.', {
+      'Retry-After': '5',
+    });
   }
   return errorResponse(500, 'internal_error', 'Internal error.');
 }

@@ -2,7 +2,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import { ensureError } from '../errors.js';
 import { ingestNotifications, type IngestDeps, type WebhookKind } from '../domain/ingest.js';
 import { PayloadError } from '../domain/notifications.js';
-import { SECURITY_HEADERS, empty, errorResponse, text } from './responses.js';
+import { empty, errorResponse, text } from './responses.js';
 
 /** Graph's validation tokens are short opaque strings; anything longer is not Graph. */
 export const MAX_VALIDATION_TOKEN_LENGTH = 1024;
@@ -57,11 +57,8 @@ export async function handleGraphWebhook(
         `webhook ${kind}: accepted ${result.accepted} of ${result.received}, dropped ${JSON.stringify(result.dropped)}`,
       );
     }
-    if (
-      result.accepted === 0 &&
-      droppedTotal === result.received &&
-      result.dropped.malformed === result.received
-    ) {
+    // Every item malformed (so none accepted): the sender is not Graph, or sends a wrong shape.
+    if (result.dropped.malformed === result.received) {
       return errorResponse(
         400,
         'invalid_notifications',
@@ -76,11 +73,9 @@ export async function handleGraphWebhook(
     context.error(
       `webhook ${kind}: could not enqueue; answering 503 so Graph retries: ${err.name}: ${err.message}`,
     );
-    return {
-      status: 503,
-      jsonBody: { error: { code: 'unavailable', message: 'Could not accept notifications; retry later.' } },
-      headers: { ...SECURITY_HEADERS, 'Retry-After': '10' },
-    };
+    return errorResponse(503, 'unavailable', 'Could not accept notifications; retry later.', {
+      'Retry-After': '10',
+    });
   }
 }
 
