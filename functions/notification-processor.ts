@@ -9,10 +9,10 @@ import { registerFunction } from '../shared/hosting/registry.js';
  * redelivers it and dead-letters it after the queue's max delivery count (nothing is lost).
  */
 export async function notificationProcessor(message: unknown, context: InvocationContext): Promise<void> {
-  const deliveryCount = Number(context.triggerMetadata?.deliveryCount);
   const services = await getServices();
   const outcome = await processQueuedNotification(services, message, {
-    ...(Number.isInteger(deliveryCount) && deliveryCount > 0 ? { deliveryCount } : {}),
+    // processQueuedNotification treats anything but a positive integer as the first delivery.
+    deliveryCount: Number(context.triggerMetadata?.deliveryCount),
     maxDeliveryCount: services.settings.notifications.maxDeliveryCount,
   });
   context.log(describeProcessOutcome(outcome));

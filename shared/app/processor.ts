@@ -12,7 +12,7 @@ export type ProcessOutcome = LifecycleOutcome | ChangeHandlingOutcome;
 
 /** The queue trigger's view of the delivery (the Functions host's `deliveryCount`). */
 export interface QueueDelivery {
-  /** 1 on the first delivery. Default 1. */
+  /** 1 on the first delivery. Default (also for NaN, 0 or a fraction): 1. */
   deliveryCount?: number;
   /** The queue's MaxDeliveryCount. Default: `NOTIFICATION_MAX_DELIVERY_COUNT`'s default, 10. */
   maxDeliveryCount?: number;
