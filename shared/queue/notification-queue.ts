@@ -69,22 +69,17 @@ export class ServiceBusNotificationQueue implements NotificationQueue {
       for (const notification of messages) {
         const message = toServiceBusMessage(notification);
         if (batch.tryAddMessage(message)) continue;
-        if (batch.count === 0) {
-          // Too large even alone. Never name the content: it may carry mail data.
-          throw new DependencyError(
-            'service-bus',
-            `message ${notification.messageId} does not fit in one Service Bus message (limit ${batch.maxSizeInBytes} bytes)`,
-          );
+        if (batch.count > 0) {
+          await sender.sendMessages(batch);
+          sent += batch.count;
+          batch = await newBatch();
+          if (batch.tryAddMessage(message)) continue;
         }
-        await sender.sendMessages(batch);
-        sent += batch.count;
-        batch = await newBatch();
-        if (!batch.tryAddMessage(message)) {
-          throw new DependencyError(
-            'service-bus',
-            `message ${notification.messageId} does not fit in one Service Bus message (limit ${batch.maxSizeInBytes} bytes)`,
-          );
-        }
+        // Too large even alone. Never name the content: it may carry mail data.
+        throw new DependencyError(
+          'service-bus',
+          `message ${notification.messageId} does not fit in one Service Bus message (limit ${batch.maxSizeInBytes} bytes)`,
+        );
       }
       if (batch.count > 0) await sender.sendMessages(batch);
     } catch (error) {
