@@ -87,7 +87,8 @@ export async function buildServices(settings: Settings): Promise<Services> {
       ? { connectionString: settings.serviceBus.connectionString, clientOptions }
       : {
           fullyQualifiedNamespace: settings.serviceBus.fullyQualifiedNamespace,
-          managedIdentityClientId: settings.managedIdentityClientId,
+          // The same credential as Table Storage: one token cache, not a second credential chain.
+          credential: credential!,
           clientOptions,
         },
   );

@@ -3,7 +3,7 @@
  * only code that touches @azure/service-bus. Real Service Bus, Microsoft's emulator and the local
  * AMQP stand-in (test/support) are told apart by the connection string alone.
  */
-import { DefaultAzureCredential, ManagedIdentityCredential } from '@azure/identity';
+import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import {
   ServiceBusClient,
   type ServiceBusClientOptions,
@@ -22,6 +22,8 @@ export interface ServiceBusClientSettings {
   fullyQualifiedNamespace?: string;
   /** Client id of a user-assigned managed identity; system-assigned / developer credentials if unset. */
   managedIdentityClientId?: string;
+  /** The credential to use with the namespace; wins over managedIdentityClientId (share one token cache). */
+  credential?: TokenCredential;
   clientOptions?: ServiceBusClientOptions;
 }
 
@@ -29,9 +31,11 @@ export function createServiceBusClient(settings: ServiceBusClientSettings): Serv
   if (settings.connectionString)
     return new ServiceBusClient(settings.connectionString, settings.clientOptions);
   if (settings.fullyQualifiedNamespace) {
-    const credential = settings.managedIdentityClientId
-      ? new ManagedIdentityCredential({ clientId: settings.managedIdentityClientId })
-      : new DefaultAzureCredential();
+    const credential =
+      settings.credential ??
+      (settings.managedIdentityClientId
+        ? new ManagedIdentityCredential({ clientId: settings.managedIdentityClientId })
+        : new DefaultAzureCredential());
     return new ServiceBusClient(settings.fullyQualifiedNamespace, credential, settings.clientOptions);
   }
   throw new ConfigError(['Service Bus: set either a connection string or a fully qualified namespace']);
