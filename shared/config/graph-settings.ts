@@ -6,6 +6,7 @@ import {
   validateGraphEndpoints,
   type ClientCertificate,
 } from '../auth/index.js';
+import { echoValue } from './echo.js';
 
 /** How the app reaches Microsoft Graph: app registration, credential, cloud, and our public URL. */
 export interface GraphSettings {
@@ -156,7 +157,7 @@ export function readGraphSettings(
     }
     // Graph only calls https notification URLs; plain http is accepted for the local simulator on loopback.
     if (!url || !(url.protocol === 'https:' || (url.protocol === 'http:' && LOOPBACK.has(url.hostname)))) {
-      problems.push(`PUBLIC_BASE_URL: expected an https URL, got "${publicBaseUrl}"`);
+      problems.push(`PUBLIC_BASE_URL: expected an https URL, got ${echoValue(publicBaseUrl)}`);
     }
   }
 

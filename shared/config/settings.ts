@@ -7,6 +7,7 @@ import {
   readNotificationSettings,
   type NotificationSettings,
 } from '../notify/settings.js';
+import { echoValue } from './echo.js';
 
 /**
  * Every setting the app reads, typed and validated once at start-up. Names match the app
@@ -165,7 +166,7 @@ export function loadSettings(env: Env): Settings {
     const raw = withDefault(name);
     const value = Number(raw);
     if (!/^\d+$/.test(raw) || value < min || value > max) {
-      problems.push(`${name}: expected a whole number from ${min} to ${max}, got "${raw}"`);
+      problems.push(`${name}: expected a whole number from ${min} to ${max}, got ${echoValue(raw)}`);
       return Number(defaultOf(name));
     }
     return value;
@@ -174,7 +175,7 @@ export function loadSettings(env: Env): Settings {
   const tablePrefix = withDefault('TABLE_NAME_PREFIX');
   if (!TABLE_PREFIX.test(tablePrefix)) {
     problems.push(
-      `TABLE_NAME_PREFIX: expected 1–32 letters or digits starting with a letter, got "${tablePrefix}"`,
+      `TABLE_NAME_PREFIX: expected 1–32 letters or digits starting with a letter, got ${echoValue(tablePrefix)}`,
     );
   }
   let tables: Settings['tables'] | undefined;
@@ -192,7 +193,7 @@ export function loadSettings(env: Env): Settings {
   } else if (tablesEndpoint) {
     if (!isHttpsUrl(tablesEndpoint)) {
       problems.push(
-        `TABLES_ENDPOINT: expected an https URL like https://<account>.table.core.windows.net, got "${tablesEndpoint}"`,
+        `TABLES_ENDPOINT: expected an https URL like https://<account>.table.core.windows.net, got ${echoValue(tablesEndpoint)}`,
       );
     }
     tables = { kind: 'endpoint', endpoint: tablesEndpoint.replace(/\/+$/, ''), tablePrefix };
@@ -219,7 +220,7 @@ export function loadSettings(env: Env): Settings {
   } else if (sbNamespace) {
     if (!SB_NAMESPACE.test(sbNamespace)) {
       problems.push(
-        `ServiceBusConnection__fullyQualifiedNamespace: expected a host name like <namespace>.servicebus.windows.net, got "${sbNamespace}"`,
+        `ServiceBusConnection__fullyQualifiedNamespace: expected a host name like <namespace>.servicebus.windows.net, got ${echoValue(sbNamespace)}`,
       );
     }
     serviceBus = { kind: 'namespace', fullyQualifiedNamespace: sbNamespace };
@@ -230,7 +231,7 @@ export function loadSettings(env: Env): Settings {
   const notificationQueueName = withDefault('NOTIFICATION_QUEUE_NAME');
   if (!QUEUE_NAME.test(notificationQueueName)) {
     problems.push(
-      `NOTIFICATION_QUEUE_NAME: expected a queue name of letters, digits, '.', '-' or '_', got "${notificationQueueName}"`,
+      `NOTIFICATION_QUEUE_NAME: expected a queue name of letters, digits, '.', '-' or '_', got ${echoValue(notificationQueueName)}`,
     );
   }
 
@@ -239,7 +240,7 @@ export function loadSettings(env: Env): Settings {
 
   const logLevel = withDefault('LOG_LEVEL');
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
-    problems.push(`LOG_LEVEL: expected debug, info, warn or error, got "${logLevel}"`);
+    problems.push(`LOG_LEVEL: expected debug, info, warn or error, got ${echoValue(logLevel)}`);
   }
 
   const graph = readGraphSettings(get, problems);
@@ -250,7 +251,7 @@ export function loadSettings(env: Env): Settings {
   const schedule = withDefault('MAINTENANCE_SCHEDULE');
   if (!/^\S+( \S+){5}$/.test(schedule)) {
     problems.push(
-      `MAINTENANCE_SCHEDULE: expected an NCRONTAB with six fields (second minute hour day month weekday), got "${schedule}"`,
+      `MAINTENANCE_SCHEDULE: expected an NCRONTAB with six fields (second minute hour day month weekday), got ${echoValue(schedule)}`,
     );
   }
   const subscriptionWritesPer20Seconds = intIn('SUBSCRIPTION_WRITES_PER_20_SECONDS', 40, 1000);
