@@ -98,9 +98,9 @@ async function purgeDeliveryRecords(
   limits: { now: () => number; deadline: number; maxRows: number },
 ): Promise<DeliveryPurgeReport> {
   const retentionDays = services.settings.notifications.retentionDays;
-  if (limits.now() >= limits.deadline) return { status: 'skipped', reason: 'out_of_time' };
   // One clock reading for the whole purge, so every call agrees on the cutoff day.
   const at = limits.now();
+  if (at >= limits.deadline) return { status: 'skipped', reason: 'out_of_time' };
   const before = retentionCutoffDay(at, retentionDays);
   const days = new Set<string>();
   let deleted = 0;
