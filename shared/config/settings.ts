@@ -7,7 +7,7 @@ import {
   readNotificationSettings,
   type NotificationSettings,
 } from '../notify/settings.js';
-import { echoValue } from './echo.js';
+import { echoValue, mayCarryKey } from './echo.js';
 
 /**
  * Every setting the app reads, typed and validated once at start-up. Names match the app
@@ -287,7 +287,7 @@ export function describeSettings(env: Env): Record<string, string> {
   const out: Record<string, string> = {};
   for (const spec of SETTINGS) {
     const value = env[spec.name]?.trim();
-    if (value) out[spec.name] = spec.secret ? '(set, hidden)' : value;
+    if (value) out[spec.name] = spec.secret || mayCarryKey(value) ? '(set, hidden)' : value;
     else if (spec.default !== undefined) out[spec.name] = `${spec.default} (default)`;
   }
   return out;
