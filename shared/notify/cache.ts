@@ -29,27 +29,34 @@ export class TtlCache<V> {
     if (hit && hit.expiresAt > this.now()) return hit.value;
     const inFlight = this.pending.get(key);
     if (inFlight) return inFlight;
-    const loading = (async () => {
-      try {
-        const value = await load();
-        this.entries.delete(key);
-        this.entries.set(key, { value, expiresAt: this.now() + this.ttlMs });
-        while (this.entries.size > this.maxEntries) {
-          const oldest = this.entries.keys().next().value;
-          if (oldest === undefined) break;
-          this.entries.delete(oldest);
+    // `load()` is called here, not inside a callback: a loader that throws synchronously fails
+    // this call only, instead of leaving a rejected promise pending for the key.
+    const loading: Promise<V> = load()
+      .then((value) => {
+        // A load forgotten while in flight may predate what made the caller forget the key (e.g. a
+        // removed device): its waiters get it, but it is not cached.
+        if (this.pending.get(key) === loading) {
+          this.entries.delete(key);
+          this.entries.set(key, { value, expiresAt: this.now() + this.ttlMs });
+          while (this.entries.size > this.maxEntries) {
+            const oldest = this.entries.keys().next().value;
+            if (oldest === undefined) break;
+            this.entries.delete(oldest);
+          }
         }
         return value;
-      } finally {
-        this.pending.delete(key);
-      }
-    })();
+      })
+      .finally(() => {
+        if (this.pending.get(key) === loading) this.pending.delete(key);
+      });
     this.pending.set(key, loading);
     return loading;
   }
 
+  /** Drops the key, and any load in flight for it (a later get reads afresh). */
   forget(key: string): void {
     this.entries.delete(key);
+    this.pending.delete(key);
   }
 
   get size(): number {
