@@ -2,7 +2,7 @@
  * Child process of the benchmarks: the AMQP stand-in for Service Bus on its own, so the broker's
  * CPU is neither the function host's nor the load generator's (in Azure it is another machine).
  */
-import { startAmqpStandIn } from '../test/support/amqp-standin.js';
+import { startAmqpStandIn } from '../dev/sim/service-bus.js';
 
 const queue = process.env.BENCH_QUEUE ?? 'mail-notifications';
 const amqp = await startAmqpStandIn({ queues: { [queue]: { duplicateDetectionWindowMs: 10 * 60_000 } } });

@@ -95,9 +95,9 @@ async function runHost(): Promise<void> {
     { createGraphCredential },
     { createGraphClient, getMessage },
   ] = await Promise.all([
-    import('../local/host.js'),
+    import('../dev/local/host.js'),
     import('../shared/app/processor.js'),
-    import('../shared/queue/consumer.js'),
+    import('../dev/local/queue-consumer.js'),
     import('../shared/queue/notification-queue.js'),
     import('../shared/notify/index.js'),
     import('../shared/store/idempotency-store.js'),
@@ -374,7 +374,7 @@ interface PhaseResult {
 }
 
 async function runBench(): Promise<void> {
-  const { startGraphSimulator, DEMO_TENANT } = await import('../test/support/graph-sim/index.js');
+  const { startGraphSimulator, DEMO_TENANT } = await import('../dev/sim/graph/index.js');
   const broker = fork(fileURLToPath(new URL('./amqp-server.js', import.meta.url)), [], {
     env: { ...process.env, BENCH_QUEUE: QUEUE },
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],

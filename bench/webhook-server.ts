@@ -5,7 +5,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { startLocalHost } from '../local/host.js';
+import { startLocalHost } from '../dev/local/host.js';
 import { ingestNotifications } from '../shared/domain/ingest.js';
 import type { SubscriptionRecord } from '../shared/domain/model.js';
 import { createServiceBusClient, ServiceBusNotificationQueue } from '../shared/queue/notification-queue.js';

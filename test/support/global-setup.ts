@@ -6,8 +6,8 @@
  */
 import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
-import { startAzurite } from './azurite.js';
-import { prepareGraphSimulatorCa } from './graph-sim/ca-setup.js';
+import { startAzurite } from '../../dev/sim/azurite.js';
+import { prepareGraphSimulatorCa } from '../../dev/sim/graph/ca-setup.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {

@@ -7,7 +7,7 @@ import { makeDevicesPostHandler } from '../../../shared/devices/http.js';
 import { readDeviceApiSettings } from '../../../shared/devices/settings.js';
 import { DependencyError } from '../../../shared/errors.js';
 import { InMemoryMailboxStore } from '../../support/fakes.js';
-import { LocalEntraIssuer, entraUser, type JwksServer } from '../../support/entra-tokens.js';
+import { LocalEntraIssuer, entraUser, type JwksServer } from '../../../dev/sim/entra.js';
 import { InMemoryDeviceStore, RecordingPushProvider } from '../../unit/devices/fakes.js';
 
 const { HttpRequest, InvocationContext } = azureFunctions;

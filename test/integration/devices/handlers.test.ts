@@ -17,7 +17,7 @@ import type {
 } from '../../../shared/domain/ports.js';
 import { createTableDeviceStore, type TableDeviceStore } from '../../../shared/store/device-store.js';
 import { createTableStores, type TableStores } from '../../../shared/store/index.js';
-import { LocalEntraIssuer, entraUser, type EntraUser, type JwksServer } from '../../support/entra-tokens.js';
+import { LocalEntraIssuer, entraUser, type EntraUser, type JwksServer } from '../../../dev/sim/entra.js';
 
 const { HttpRequest, InvocationContext } = azureFunctions;
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLocalHost, type LocalHost } from '../../../local/host.js';
-import { DEMO_TENANT } from '../../support/graph-sim/demo.js';
+import { startLocalHost, type LocalHost } from '../../../dev/local/host.js';
+import { DEMO_TENANT } from '../../../dev/sim/graph/demo.js';
 
 /**
  * The devices API over the wire through the local runner: tokens from the local Entra issuer

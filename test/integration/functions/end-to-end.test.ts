@@ -2,10 +2,10 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLocalHost, type LocalHost } from '../../../local/host.js';
+import { startLocalHost, type LocalHost } from '../../../dev/local/host.js';
 import type { LocalSinkPushProvider } from '../../../shared/push/index.js';
-import { DEMO_TENANT } from '../../support/graph-sim/demo.js';
-import type { GraphSimulator } from '../../support/graph-sim/index.js';
+import { DEMO_TENANT } from '../../../dev/sim/graph/demo.js';
+import type { GraphSimulator } from '../../../dev/sim/graph/index.js';
 
 /**
  * Mail to push through the whole local stack: the simulated tenant delivers mail and POSTs

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DEMO_DEVICE_ID, startLocalHost, type LocalHost } from '../../../local/host.js';
+import { DEMO_DEVICE_ID, startLocalHost, type LocalHost } from '../../../dev/local/host.js';
 import type { LocalPushRecord } from '../../../shared/push/index.js';
-import { DEMO_TENANT } from '../../support/graph-sim/demo.js';
+import { DEMO_TENANT } from '../../../dev/sim/graph/demo.js';
 
 /**
  * What `npm start` offers a person: the simulated tenant's users enrolled with a device each at the

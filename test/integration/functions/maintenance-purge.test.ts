@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import azureFunctions from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { subscriptionMaintenance } from '../../../functions/subscription-maintenance.js';
-import { startLocalHost, type LocalHost } from '../../../local/host.js';
+import { startLocalHost, type LocalHost } from '../../../dev/local/host.js';
 import { runMaintenance } from '../../../shared/app/maintenance.js';
 import { dayKey } from '../../../shared/notify/idempotency.js';
 import type { IdempotencyStore } from '../../../shared/notify/ports.js';

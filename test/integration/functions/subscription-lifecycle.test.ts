@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLocalHost, type LocalHost } from '../../../local/host.js';
+import { startLocalHost, type LocalHost } from '../../../dev/local/host.js';
 import { runMaintenance } from '../../../shared/app/maintenance.js';
 import type { MailboxRecord } from '../../../shared/domain/model.js';
-import { DEMO_TENANT } from '../../support/graph-sim/demo.js';
-import type { GraphSimulator } from '../../support/graph-sim/index.js';
+import { DEMO_TENANT } from '../../../dev/sim/graph/demo.js';
+import type { GraphSimulator } from '../../../dev/sim/graph/index.js';
 
 /**
  * The subscription lifecycle through the real stack: the local runner's functions, Azurite, the

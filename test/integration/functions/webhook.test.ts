@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { startLocalHost, type LocalHost } from '../../../local/host.js';
+import { startLocalHost, type LocalHost } from '../../../dev/local/host.js';
 import {
   graphChangeNotification,
   graphLifecycleNotification,

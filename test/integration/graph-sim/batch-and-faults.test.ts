@@ -1,7 +1,7 @@
 /** $batch, fault injection, Outlook mailbox limits, and the real Graph SDK against the simulator. */
 import { Client, GraphError } from '@microsoft/microsoft-graph-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_TENANT, type GraphSimulator } from '../../support/graph-sim/index.js';
+import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
 import {
   demoCredential,
   demoToken,

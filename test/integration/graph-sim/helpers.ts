@@ -8,7 +8,7 @@ import {
   startGraphSimulator,
   type GraphSimulator,
   type GraphSimulatorOptions,
-} from '../../support/graph-sim/index.js';
+} from '../../../dev/sim/graph/index.js';
 
 export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
 

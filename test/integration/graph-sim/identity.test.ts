@@ -12,7 +12,7 @@ import {
   DEMO_TENANT,
   type ClientCertificate,
   type GraphSimulator,
-} from '../../support/graph-sim/index.js';
+} from '../../../dev/sim/graph/index.js';
 import { demoCredential, graph, GRAPH_SCOPE, startTrustedSimulator } from './helpers.js';
 
 const CERT_APP = 'f2a5b3c1-8d7e-4f60-9a1b-2c3d4e5f6a7b';

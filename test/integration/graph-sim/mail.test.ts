@@ -2,7 +2,7 @@
 import { ClientSecretCredential } from '@azure/identity';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_TENANT, type GraphSimulator } from '../../support/graph-sim/index.js';
+import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
 import { demoToken, graph, GRAPH_SCOPE, startTrustedSimulator } from './helpers.js';
 
 const ADELE = DEMO_TENANT.users[0];

@@ -1,6 +1,6 @@
 /** Change and lifecycle notifications POSTed by the simulator, with Graph's retries. */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEMO_TENANT, type GraphSimulator } from '../../support/graph-sim/index.js';
+import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
 import {
   answerHandshake,
   demoToken,

@@ -14,7 +14,7 @@ import {
   getMessage,
   type BatchMember,
 } from '../../../shared/graph/index.js';
-import { DEMO_TENANT, type GraphSimulator } from '../../support/graph-sim/index.js';
+import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
 import { demoClient, routeCount, selfSignedCertificate, startSimulator } from './helpers.js';
 
 const ADELE = DEMO_TENANT.users[0];

@@ -2,7 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncInboxDelta, type GraphClient } from '../../../shared/graph/index.js';
-import { DEMO_TENANT, type GraphSimulator } from '../../support/graph-sim/index.js';
+import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
 import { demoClient, routeCount, startSimulator } from './helpers.js';
 
 const DELTA_ROUTE = 'GET /v1.0/users/{id}/mailFolders/{id}/messages/delta';

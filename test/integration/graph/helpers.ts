@@ -11,7 +11,7 @@ import {
   startGraphSimulator,
   type GraphSimulator,
   type GraphSimulatorOptions,
-} from '../../support/graph-sim/index.js';
+} from '../../../dev/sim/graph/index.js';
 
 /**
  * A seeded simulator whose CA this worker trusts (NODE_EXTRA_CA_CERTS is read at process start,

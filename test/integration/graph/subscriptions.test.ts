@@ -13,7 +13,7 @@ import {
   inboxMessagesResource,
   type GraphClient,
 } from '../../../shared/graph/index.js';
-import { DEMO_TENANT, type GraphSimulator } from '../../support/graph-sim/index.js';
+import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
 import {
   demoClient,
   minutesFromNow,

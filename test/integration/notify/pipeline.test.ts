@@ -22,7 +22,7 @@ import {
   type TableIdempotencyStore,
 } from '../../../shared/store/idempotency-store.js';
 import { createTableStores, type TableStores } from '../../../shared/store/index.js';
-import { DEMO_TENANT, type GraphSimulator } from '../../support/graph-sim/index.js';
+import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
 import { InMemoryDeviceStore, InMemoryPushProvider, deviceRecord } from '../../support/fakes-push.js';
 import { startSimulator } from '../graph/helpers.js';
 

@@ -16,12 +16,12 @@ import {
   retryMessageId,
 } from '../../../shared/notify/service-bus-retry-scheduler.js';
 import { createNotificationService, type NotificationService } from '../../../shared/notify/service.js';
-import { consumeQueue, type QueueConsumer } from '../../../shared/queue/consumer.js';
+import { consumeQueue, type QueueConsumer } from '../../../dev/local/queue-consumer.js';
 import {
   ServiceBusNotificationQueue,
   createServiceBusClient,
 } from '../../../shared/queue/notification-queue.js';
-import { startAmqpStandIn, type AmqpStandIn } from '../../support/amqp-standin.js';
+import { startAmqpStandIn, type AmqpStandIn } from '../../../dev/sim/service-bus.js';
 import { InMemoryMailboxStore } from '../../support/fakes.js';
 import {
   FakeMessageSource,

@@ -4,7 +4,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startNotificationHubsSim, type NotificationHubsSim } from '../../support/push-sim/index.js';
+import { startNotificationHubsSim, type NotificationHubsSim } from '../../../dev/sim/push/index.js';
 
 let hub: NotificationHubsSim;
 

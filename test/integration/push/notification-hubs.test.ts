@@ -12,7 +12,7 @@ import {
   NotificationHubsRequestError,
   type NotificationHubsPushProviderOptions,
 } from '../../../shared/push/notification-hubs.js';
-import { startNotificationHubsSim, type NotificationHubsSim } from '../../support/push-sim/index.js';
+import { startNotificationHubsSim, type NotificationHubsSim } from '../../../dev/sim/push/index.js';
 
 const ADELE = 'adele.vance@contoso.example';
 const ALEX = 'alex.wilber@contoso.example';

@@ -7,7 +7,7 @@ import {
   signWebhookBody,
   type SignedWebhookPushProviderOptions,
 } from '../../../shared/push/webhook.js';
-import { startPushGatewaySim, type PushGatewaySim } from '../../support/push-sim/index.js';
+import { startPushGatewaySim, type PushGatewaySim } from '../../../dev/sim/push/index.js';
 
 const SECRET = 'gateway-secret-0123456789abcdef0123456789abcdef';
 

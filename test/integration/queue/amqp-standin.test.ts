@@ -10,7 +10,7 @@ import {
   type ServiceBusReceiver,
 } from '@azure/service-bus';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startAmqpStandIn, type AmqpStandIn } from '../../support/amqp-standin.js';
+import { startAmqpStandIn, type AmqpStandIn } from '../../../dev/sim/service-bus.js';
 
 let standIn: AmqpStandIn;
 let client: ServiceBusClient;

@@ -11,13 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeMessage, QueuedNotification } from '../../../shared/domain/model.js';
 import type { NotificationQueue } from '../../../shared/domain/ports.js';
 import { DependencyError } from '../../../shared/errors.js';
-import { consumeQueue } from '../../../shared/queue/consumer.js';
+import { consumeQueue } from '../../../dev/local/queue-consumer.js';
 import {
   CoalescingNotificationQueue,
   ServiceBusNotificationQueue,
   createServiceBusClient,
 } from '../../../shared/queue/notification-queue.js';
-import { startAmqpStandIn, type AmqpStandIn } from '../../support/amqp-standin.js';
+import { startAmqpStandIn, type AmqpStandIn } from '../../../dev/sim/service-bus.js';
 
 let standIn: AmqpStandIn;
 let client: ServiceBusClient;

@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { startAzurite } from '../../support/azurite.js';
+import { startAzurite } from '../../../dev/sim/azurite.js';
 import { createTableStores } from '../../../shared/store/index.js';
 import { mailbox } from './fixtures.js';
 

@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createBearerValidator, type BearerValidator } from '../../../shared/devices/bearer.js';
 import { AuthError, type AuthErrorCode } from '../../../shared/devices/errors.js';
 import { entraIssuers } from '../../../shared/devices/settings.js';
-import { LocalEntraIssuer, entraUser } from '../../support/entra-tokens.js';
+import { LocalEntraIssuer, entraUser } from '../../../dev/sim/entra.js';
 
 const CLIENT_ID = '6f1c2b3a-4d5e-4f60-8a7b-9c0d1e2f3a4b';
 const issuer = new LocalEntraIssuer({ audience: 'api://mailpush-devices' });

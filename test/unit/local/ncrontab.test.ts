@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseNcrontab } from '../../../local/ncrontab.js';
+import { parseNcrontab } from '../../../dev/local/ncrontab.js';
 
 const at = (iso: string) => new Date(iso);
 

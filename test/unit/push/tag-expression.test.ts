@@ -4,7 +4,7 @@ import {
   TagExpressionError,
   matchesTagExpression,
   parseTagExpression,
-} from '../../support/push-sim/tag-expression.js';
+} from '../../../dev/sim/push/tag-expression.js';
 
 const target = { installationId: 'inst-1', userId: 'u-1', tags: ['user:1', 'mailbox:abc', 'vip'] };
 const matches = (expression: string) => matchesTagExpression(parseTagExpression(expression).root, target);

@@ -27,7 +27,7 @@ import {
   createCertificateAuthority,
   issueServerCertificate,
   type CertificateAuthority,
-} from '../graph-sim/certs.js';
+} from '../graph/certs.js';
 
 export interface GatewayPush {
   deliveryId: string;

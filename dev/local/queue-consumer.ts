@@ -4,7 +4,7 @@
  * queue's max delivery count, dead-letters. The local runner uses this for queue-triggered functions.
  */
 import type { ServiceBusClient, ServiceBusReceivedMessage, ServiceBusReceiver } from '@azure/service-bus';
-import { ensureError } from '../errors.js';
+import { ensureError } from '../../shared/errors.js';
 
 export interface QueueMessageMeta {
   messageId?: string;

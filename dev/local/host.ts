@@ -4,17 +4,17 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import azureFunctions from '@azure/functions';
 import type { HttpResponse as HttpResponseInstance, HttpResponseInit, LogHandler } from '@azure/functions';
-import { SETTINGS, describeSettings, loadSettings } from '../shared/config/settings.js';
-import { buildServices, useServices, type Services } from '../shared/app/services.js';
-import { registeredFunctions, type HttpFunctionDefinition } from '../shared/hosting/registry.js';
-import { consumeQueue } from '../shared/queue/consumer.js';
-import { createServiceBusClient } from '../shared/queue/notification-queue.js';
-import { LocalSinkPushProvider } from '../shared/push/local-sink.js';
-import { startAzurite } from '../test/support/azurite.js';
-import { startAmqpStandIn, type AmqpStandIn } from '../test/support/amqp-standin.js';
-import { LocalEntraIssuer } from '../test/support/entra-tokens.js';
-import { DEMO_TENANT } from '../test/support/graph-sim/demo.js';
-import { startGraphSimulator, type GraphSimulator } from '../test/support/graph-sim/index.js';
+import { SETTINGS, describeSettings, loadSettings } from '../../shared/config/settings.js';
+import { buildServices, useServices, type Services } from '../../shared/app/services.js';
+import { registeredFunctions, type HttpFunctionDefinition } from '../../shared/hosting/registry.js';
+import { consumeQueue } from './queue-consumer.js';
+import { createServiceBusClient } from '../../shared/queue/notification-queue.js';
+import { LocalSinkPushProvider } from '../../shared/push/local-sink.js';
+import { startAzurite } from '../sim/azurite.js';
+import { startAmqpStandIn, type AmqpStandIn } from '../sim/service-bus.js';
+import { LocalEntraIssuer } from '../sim/entra.js';
+import { DEMO_TENANT } from '../sim/graph/demo.js';
+import { startGraphSimulator, type GraphSimulator } from '../sim/graph/index.js';
 import { parseNcrontab } from './ncrontab.js';
 
 // @azure/functions is a bundled CommonJS module: Node's ESM loader cannot see its named exports.
@@ -181,7 +181,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     stops.push(() => services.close());
     useServices(services);
     if (services.push instanceof LocalSinkPushProvider) loaded.sink = services.push;
-    await import('../functions/index.js');
+    await import('../../functions/index.js');
 
     const definitions = registeredFunctions();
     loaded.routes = definitions
@@ -458,8 +458,8 @@ function hostJsonServiceBusOptions(): {
   maxAutoLockRenewalDurationInMs?: number;
 } {
   try {
-    // local/host.ts runs from the source tree (tests) or from dist/local (npm start).
-    const path = [new URL('../host.json', import.meta.url), new URL('../../host.json', import.meta.url)].find(
+    // dev/local/host.ts runs from the source tree (tests) or from dist-dev/dev/local (npm start).
+    const path = [new URL('../../host.json', import.meta.url), new URL('../../../host.json', import.meta.url)].find(
       (u) => existsSync(u),
     );
     if (!path) return {};

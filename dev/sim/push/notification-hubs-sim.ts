@@ -47,7 +47,7 @@ import {
   createCertificateAuthority,
   issueServerCertificate,
   type CertificateAuthority,
-} from '../graph-sim/certs.js';
+} from '../graph/certs.js';
 import { TagExpressionError, VALID_TAG, matchesTagExpression, parseTagExpression } from './tag-expression.js';
 
 export type HubOperation = 'createOrUpdateInstallation' | 'getInstallation' | 'deleteInstallation' | 'send';

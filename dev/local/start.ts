@@ -4,11 +4,11 @@
  * Ctrl-C stops everything.
  */
 import { spawn } from 'node:child_process';
-import { ConfigError } from '../shared/errors.js';
-import { LocalSinkPushProvider } from '../shared/push/local-sink.js';
-import { CA_DIR_ENV } from '../test/support/graph-sim/certs.js';
-import { prepareGraphSimulatorCa } from '../test/support/graph-sim/ca-setup.js';
-import { DEMO_TENANT } from '../test/support/graph-sim/demo.js';
+import { ConfigError } from '../../shared/errors.js';
+import { LocalSinkPushProvider } from '../../shared/push/local-sink.js';
+import { CA_DIR_ENV } from '../sim/graph/certs.js';
+import { prepareGraphSimulatorCa } from '../sim/graph/ca-setup.js';
+import { DEMO_TENANT } from '../sim/graph/demo.js';
 import { DEMO_DEVICE_ID, startLocalHost } from './host.js';
 
 const port = process.env.PORT ? Number(process.env.PORT) : 7071;

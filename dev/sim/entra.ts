@@ -11,7 +11,7 @@ import { generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'no
 import { createServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as jose from 'jose';
-import { caFromEnvironment, issueServerCertificate, type CertificateAuthority } from './graph-sim/certs.js';
+import { caFromEnvironment, issueServerCertificate, type CertificateAuthority } from './graph/certs.js';
 
 export interface EntraUser {
   objectId: string;
