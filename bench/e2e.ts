@@ -87,19 +87,29 @@ async function runHost(): Promise<void> {
     { processQueuedNotification },
     { consumeQueue },
     { createServiceBusClient },
-    notify,
+    { buildNotificationService },
+    { loadNotificationSettings },
+    { ServiceBusRetryScheduler },
+    { buildPushContent, summaryFromGraph },
+    { messageKeyFor },
+    { idempotencyDayOf },
     { createIdempotencyStore },
     { TableDeviceStore, DEVICES_TABLE_SUFFIX },
     { TableClients },
     { LocalSinkPushProvider },
     { createGraphCredential },
-    { createGraphClient, getMessage },
+    { createGraphClient, getMessage, GraphMessageSource },
   ] = await Promise.all([
     import('../dev/local/host.js'),
     import('../shared/app/processor.js'),
     import('../dev/local/queue-consumer.js'),
     import('../shared/queue/notification-queue.js'),
-    import('../shared/notify/index.js'),
+    import('../shared/delivery/index.js'),
+    import('../shared/delivery/settings.js'),
+    import('../shared/queue/retry-scheduler.js'),
+    import('../shared/delivery/content.js'),
+    import('../shared/delivery/pipeline.js'),
+    import('../shared/domain/idempotency.js'),
     import('../shared/store/idempotency-store.js'),
     import('../shared/store/device-store.js'),
     import('../shared/store/tables.js'),
@@ -153,9 +163,9 @@ async function runHost(): Promise<void> {
   flush.unref();
 
   const serviceBus = createServiceBusClient({ connectionString: env.ServiceBusConnection! });
-  const settings = notify.loadNotificationSettings(env, { authorityHost: env.GRAPH_AUTHORITY_HOST! });
-  const retryScheduler = new notify.ServiceBusRetryScheduler(serviceBus, QUEUE);
-  const notifications = notify.buildNotificationService({
+  const settings = loadNotificationSettings(env, { authorityHost: env.GRAPH_AUTHORITY_HOST! });
+  const retryScheduler = new ServiceBusRetryScheduler(serviceBus, QUEUE);
+  const notifications = buildNotificationService({
     settings,
     appId: env.GRAPH_CLIENT_ID!,
     authorityHost: env.GRAPH_AUTHORITY_HOST!,
@@ -163,7 +173,7 @@ async function runHost(): Promise<void> {
     devices,
     push,
     idempotency: deliveries.store,
-    graphClients: host.services.graphClients,
+    messages: new GraphMessageSource(host.services.graphClients),
     retryScheduler,
   });
   const services: Services = { ...host.services, notifications };
@@ -186,14 +196,14 @@ async function runHost(): Promise<void> {
     });
     const message = await getMessage(client, m.userId, m.messageId);
     if (!message || message.isRead) return;
-    const content = notify.buildPushContent({
+    const content = buildPushContent({
       mode: mailbox.privacyMode ?? settings.defaultPrivacyMode,
       mailboxEmail: m.mailboxEmail,
       messageId: m.messageId,
-      message: notify.summaryFromGraph(message),
+      message: summaryFromGraph(message),
     });
-    const messageKey = notify.messageKeyFor(m);
-    const day = notify.idempotencyDayOf(message.receivedDateTime, Date.now());
+    const messageKey = messageKeyFor(m);
+    const day = idempotencyDayOf(message.receivedDateTime, Date.now());
     for (const device of list) {
       const [claim] = await deliveries.store.claim({
         day,

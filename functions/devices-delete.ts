@@ -1,9 +1,16 @@
-import { deviceApiDepsFromServices } from '../shared/devices/from-services.js';
-import { makeDevicesDeleteHandler } from '../shared/devices/http.js';
+import type { HttpRequest, InvocationContext } from '@azure/functions';
+import { getServices } from '../shared/app/services.js';
+import { handleDeviceRemoval } from '../shared/devices/http.js';
 import { registerFunction } from '../shared/hosting/registry.js';
 
 /** The mobile app removes one of the user's phones (sign-out, uninstall flow). Idempotent. */
-export const devicesDelete = makeDevicesDeleteHandler(deviceApiDepsFromServices);
+export async function devicesDelete(request: HttpRequest, context: InvocationContext) {
+  return handleDeviceRemoval(
+    request,
+    context,
+    getServices().then((services) => services.deviceApi),
+  );
+}
 
 registerFunction({
   kind: 'http',

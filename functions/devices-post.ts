@@ -1,9 +1,16 @@
-import { deviceApiDepsFromServices } from '../shared/devices/from-services.js';
-import { makeDevicesPostHandler } from '../shared/devices/http.js';
+import type { HttpRequest, InvocationContext } from '@azure/functions';
+import { getServices } from '../shared/app/services.js';
+import { handleDeviceRegistration } from '../shared/devices/http.js';
 import { registerFunction } from '../shared/hosting/registry.js';
 
 /** The mobile app registers (or re-registers, e.g. with a new push token) one of the user's phones. */
-export const devicesPost = makeDevicesPostHandler(deviceApiDepsFromServices);
+export async function devicesPost(request: HttpRequest, context: InvocationContext) {
+  return handleDeviceRegistration(
+    request,
+    context,
+    getServices().then((services) => services.deviceApi),
+  );
+}
 
 registerFunction({
   kind: 'http',

@@ -1,7 +1,7 @@
 import type { HttpRequest, InvocationContext } from '@azure/functions';
 import { getServices } from '../shared/app/services.js';
 import { registerFunction } from '../shared/hosting/registry.js';
-import { handleGraphWebhook } from '../shared/http/webhook.js';
+import { handleGraphWebhook } from '../shared/http/graph-webhook.js';
 
 /** Graph lifecycle notifications (reauthorizationRequired, subscriptionRemoved, missed) and their handshake. */
 export async function lifecyclePost(request: HttpRequest, context: InvocationContext) {

@@ -1,6 +1,7 @@
 import { runRenewalPass, type RenewalReport } from '../domain/renewal/pass.js';
 import { ensureError } from '../errors.js';
-import { purgeExpiredDeliveryRecords, retentionCutoffDay } from '../notify/index.js';
+import { purgeExpiredDeliveryRecords } from '../delivery/index.js';
+import { retentionCutoffDay } from '../domain/idempotency.js';
 import type { Services } from './services.js';
 
 /** Delivery records deleted per run at most; the rest wait for the next run (`more: true`). */

@@ -2,10 +2,10 @@ import { ConfigError, ValidationError } from '../errors.js';
 import type { LifecycleOutcome } from '../domain/subscription-lifecycle.js';
 import { LIFECYCLE_EVENTS } from '../domain/notifications.js';
 import type { LifecycleMessage } from '../domain/model.js';
-import { describeNotificationOutcome } from '../notify/outcome.js';
-import type { RetryingChangeMessage } from '../notify/ports.js';
-import type { ChangeHandlingOutcome, NotificationService } from '../notify/service.js';
-import { DEFAULT_MAX_DELIVERY_COUNT } from '../notify/settings.js';
+import { describeNotificationOutcome } from '../delivery/outcome.js';
+import type { RetryingChangeMessage } from '../domain/ports.js';
+import type { ChangeHandlingOutcome, NotificationService } from '../delivery/service.js';
+import { DEFAULT_MAX_DELIVERY_COUNT } from '../delivery/settings.js';
 import type { Services } from './services.js';
 
 export type ProcessOutcome = LifecycleOutcome | ChangeHandlingOutcome;

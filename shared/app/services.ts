@@ -3,13 +3,18 @@ import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential
 import { createGraphCredential } from '../auth/index.js';
 import { TenantBudgets } from '../domain/renewal/token-bucket.js';
 import { SubscriptionLifecycle } from '../domain/subscription-lifecycle.js';
-import { GraphClientFactory, GraphSubscriptionRenewal } from '../graph/index.js';
-import { GraphLifecyclePort } from './graph-ports.js';
-import { createDeviceBearerValidator, type BearerValidator } from '../devices/index.js';
+import {
+  GraphClientFactory,
+  GraphLifecyclePort,
+  GraphMessageSource,
+  GraphSubscriptionRenewal,
+} from '../graph/index.js';
+import { createDeviceBearerValidator, type DeviceApiDeps } from '../devices/index.js';
 import { createPushProvider } from '../push/index.js';
-import { ServiceBusRetryScheduler, buildNotificationService } from '../notify/index.js';
-import type { IdempotencyStore } from '../notify/ports.js';
-import type { NotificationService } from '../notify/service.js';
+import { buildNotificationService } from '../delivery/index.js';
+import { ServiceBusRetryScheduler } from '../queue/retry-scheduler.js';
+import type { IdempotencyStore } from '../domain/ports.js';
+import type { NotificationService } from '../delivery/service.js';
 import { createIdempotencyStore } from '../store/idempotency-store.js';
 import { loadSettings, type Env, type Settings } from '../config/settings.js';
 import { ConfigError } from '../errors.js';
@@ -53,8 +58,8 @@ export interface Services {
   lifecycle: SubscriptionLifecycle;
   devices: DeviceStore;
   push: PushProvider;
-  /** Validates the mobile app's Entra ID tokens; built once so signing keys stay cached. */
-  deviceBearer: BearerValidator;
+  /** The devices API: stores, push provider and the bearer validator (built once, so signing keys stay cached). */
+  deviceApi: DeviceApiDeps;
   /** Change notification → push (the queue trigger's change path). */
   notifications: NotificationService;
   /**
@@ -141,7 +146,7 @@ export async function buildServices(settings: Settings): Promise<Services> {
     devices: stores.devices,
     push,
     idempotency: deliveries.store,
-    graphClients,
+    messages: new GraphMessageSource(graphClients),
     retryScheduler,
     // Warnings outside one message's outcome line: a retry that could not be scheduled, giving up
     // on the queue's last delivery, a dead device that could not be removed. Never mail content.
@@ -164,7 +169,13 @@ export async function buildServices(settings: Settings): Promise<Services> {
     lifecycle,
     devices: stores.devices,
     push,
-    deviceBearer: createDeviceBearerValidator(settings.deviceApi),
+    deviceApi: {
+      mailboxes: stores.mailboxes,
+      devices: stores.devices,
+      push,
+      bearer: createDeviceBearerValidator(settings.deviceApi),
+      now: () => new Date(),
+    },
     mailboxes: stores.mailboxes,
     subscriptions: stores.subscriptions,
     subscriptionLookup,

@@ -6,7 +6,7 @@ import {
   validateGraphEndpoints,
   type ClientCertificate,
 } from '../auth/index.js';
-import { echoValue } from './echo.js';
+import { echoValue } from '../errors.js';
 
 /** How the app reaches Microsoft Graph: app registration, credential, cloud, and our public URL. */
 export interface GraphSettings {

@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors.js';
+import { ConfigError, echoValue, mayCarryKey } from '../errors.js';
 import { GRAPH_SETTING_SPECS, readGraphSettings, type GraphSettings } from './graph-settings.js';
 import { DEVICE_SETTING_SPECS, readDeviceApiSettings, type DeviceApiSettings } from '../devices/settings.js';
 import { PUSH_SETTING_SPECS, readPushSettings, type PushSettings } from '../push/settings.js';
@@ -6,8 +6,7 @@ import {
   NOTIFICATION_SETTING_SPECS,
   readNotificationSettings,
   type NotificationSettings,
-} from '../notify/settings.js';
-import { echoValue, mayCarryKey } from './echo.js';
+} from '../delivery/settings.js';
 
 /**
  * Every setting the app reads, typed and validated once at start-up. Names match the app

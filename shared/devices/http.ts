@@ -1,9 +1,9 @@
 /**
- * HTTP side of the device API, shared by functions/devices-post.ts and functions/devices-delete.ts.
- * Handlers are built from a `getDeps` function so tests pass real stores and a fake provider,
- * and the function files pass the composition root's.
+ * HTTP side of the device API, called by functions/devices-post.ts and functions/devices-delete.ts
+ * with the composition root's dependencies (tests pass real stores and a fake provider). The
+ * dependencies may be a promise: a composition root that failed to build becomes a plain 500.
  */
-import type { HttpHandler, HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { DeviceRecord, DeviceStore, MailboxStore, PushProvider } from '../domain/ports.js';
 import { ensureError } from '../errors.js';
 import { SECURITY_HEADERS, empty, errorResponse, json, responseForError } from '../http/responses.js';
@@ -33,54 +33,56 @@ export interface DeviceView {
 }
 
 /** `POST /api/devices`: 201 created, 200 updated (re-registration, e.g. a new token). */
-export function makeDevicesPostHandler(getDeps: () => Promise<DeviceApiDeps>): HttpHandler {
-  return async (request, context) => {
-    try {
-      const deps = await getDeps();
-      const principal = await deps.bearer.validate(request.headers.get('authorization'));
-      const body = await readJsonBody(request);
-      if ('status' in body) return body.status;
-      const result = await registerDevice({
-        principal,
-        body: body.value,
-        now: deps.now(),
-        mailboxes: deps.mailboxes,
-        devices: deps.devices,
-        push: deps.push,
-        ...(deps.maxDevicesPerMailbox !== undefined
-          ? { maxDevicesPerMailbox: deps.maxDevicesPerMailbox }
-          : {}),
-      });
-      const { device } = result;
-      context.info(`devices: ${result.outcome} device ${device.deviceId} (${device.platform})`);
-      return result.outcome === 'created'
-        ? json(201, viewOf(device), { Location: `/api/devices/${encodeURIComponent(device.deviceId)}` })
-        : json(200, viewOf(device));
-    } catch (error) {
-      return deviceErrorResponse(error, context, 'register');
-    }
-  };
+export async function handleDeviceRegistration(
+  request: HttpRequest,
+  context: InvocationContext,
+  dependencies: DeviceApiDeps | Promise<DeviceApiDeps>,
+): Promise<HttpResponseInit> {
+  try {
+    const deps = await dependencies;
+    const principal = await deps.bearer.validate(request.headers.get('authorization'));
+    const body = await readJsonBody(request);
+    if ('status' in body) return body.status;
+    const result = await registerDevice({
+      principal,
+      body: body.value,
+      now: deps.now(),
+      mailboxes: deps.mailboxes,
+      devices: deps.devices,
+      push: deps.push,
+      ...(deps.maxDevicesPerMailbox !== undefined ? { maxDevicesPerMailbox: deps.maxDevicesPerMailbox } : {}),
+    });
+    const { device } = result;
+    context.info(`devices: ${result.outcome} device ${device.deviceId} (${device.platform})`);
+    return result.outcome === 'created'
+      ? json(201, viewOf(device), { Location: `/api/devices/${encodeURIComponent(device.deviceId)}` })
+      : json(200, viewOf(device));
+  } catch (error) {
+    return deviceErrorResponse(error, context, 'register');
+  }
 }
 
 /** `DELETE /api/devices/{deviceId}`: 204 whether it was there or not (idempotent). */
-export function makeDevicesDeleteHandler(getDeps: () => Promise<DeviceApiDeps>): HttpHandler {
-  return async (request, context) => {
-    try {
-      const deps = await getDeps();
-      const principal = await deps.bearer.validate(request.headers.get('authorization'));
-      const outcome = await unregisterDevice({
-        principal,
-        deviceId: request.params['deviceId'],
-        mailboxes: deps.mailboxes,
-        devices: deps.devices,
-        push: deps.push,
-      });
-      if (outcome === 'deleted') context.info('devices: deleted a device');
-      return empty(204);
-    } catch (error) {
-      return deviceErrorResponse(error, context, 'unregister');
-    }
-  };
+export async function handleDeviceRemoval(
+  request: HttpRequest,
+  context: InvocationContext,
+  dependencies: DeviceApiDeps | Promise<DeviceApiDeps>,
+): Promise<HttpResponseInit> {
+  try {
+    const deps = await dependencies;
+    const principal = await deps.bearer.validate(request.headers.get('authorization'));
+    const outcome = await unregisterDevice({
+      principal,
+      deviceId: request.params['deviceId'],
+      mailboxes: deps.mailboxes,
+      devices: deps.devices,
+      push: deps.push,
+    });
+    if (outcome === 'deleted') context.info('devices: deleted a device');
+    return empty(204);
+  } catch (error) {
+    return deviceErrorResponse(error, context, 'unregister');
+  }
 }
 
 /**

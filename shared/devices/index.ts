@@ -14,8 +14,8 @@ export {
 } from './bearer.js';
 export { AuthError, DeviceAccessError, type AuthErrorCode } from './errors.js';
 export {
-  makeDevicesDeleteHandler,
-  makeDevicesPostHandler,
+  handleDeviceRegistration,
+  handleDeviceRemoval,
   deviceErrorResponse,
   MAX_DEVICE_BODY_BYTES,
   type DeviceApiDeps,

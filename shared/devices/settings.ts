@@ -2,7 +2,7 @@
  * Settings of the device API (`POST /api/devices`, `DELETE /api/devices/{id}`): which Entra ID
  * access tokens the mobile app may present.
  */
-import { echoValue } from '../config/echo.js';
+import { echoValue } from '../errors.js';
 
 export interface DeviceApiSettings {
   /** Accepted `aud` values: the API app registration's App ID URI and/or client id. */

@@ -2,12 +2,10 @@
  * Validation of what the mobile app sends. Pure: no I/O. Messages never echo the push token
  * (it is a credential for pushing to that phone).
  */
-import type { PushPlatform } from '../domain/ports.js';
+import { DEVICE_ID_PATTERN, PUSH_PLATFORMS, type PushPlatform } from '../domain/model.js';
 import { ValidationError } from '../errors.js';
 
-/** Chosen by the app, stable per installation; also the RowKey of the devices table. */
-export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
-export const PUSH_PLATFORMS: readonly PushPlatform[] = ['apns', 'fcm'];
+export { DEVICE_ID_PATTERN, PUSH_PLATFORMS };
 
 /** APNs device tokens are 32 bytes (64 hex characters) today; Apple reserves the right to grow them. */
 const APNS_TOKEN = /^[0-9a-f]{64,200}$/;

@@ -92,3 +92,23 @@ export interface QueuedNotification {
   messageId: string;
   body: MailNotificationMessage;
 }
+
+/** A mail message as Graph returns it with `$select` (only what a push needs). */
+export interface MailMessage {
+  id: string;
+  subject?: string | null;
+  from?: { emailAddress?: { name?: string; address?: string } } | null;
+  receivedDateTime?: string;
+  bodyPreview?: string;
+  importance?: 'low' | 'normal' | 'high';
+  hasAttachments?: boolean;
+  isRead?: boolean;
+  [property: string]: unknown;
+}
+
+/** Where a phone gets its pushes: Apple Push Notification service or Firebase Cloud Messaging. */
+export type PushPlatform = 'apns' | 'fcm';
+export const PUSH_PLATFORMS: readonly PushPlatform[] = ['apns', 'fcm'];
+
+/** A device id is chosen by the app, stable per installation; also the RowKey of the devices table. */
+export const DEVICE_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;

@@ -54,5 +54,5 @@ export {
   type InboxDeltaResult,
 } from './delta.js';
 export { DEFAULT_MESSAGE_SELECT, getMessage, type MailMessage } from './messages.js';
-export { GraphClientFactory, type GraphClientFactoryOptions } from './tenants.js';
-export { GraphSubscriptionRenewal, type TenantGraphClients } from './renewal-adapter.js';
+export { GraphClientFactory, type GraphClientFactoryOptions, type TenantGraphClients } from './tenants.js';
+export { GraphLifecyclePort, GraphMessageSource, GraphSubscriptionRenewal } from './adapters.js';

@@ -1,5 +1,6 @@
 /** Reading one message after a change notification (the notification only carries its id). */
 import { ValidationError } from '../errors.js';
+import type { MailMessage } from '../domain/model.js';
 import type { GraphClient } from './client.js';
 import { hasGraphStatus } from './errors.js';
 
@@ -13,18 +14,6 @@ export const DEFAULT_MESSAGE_SELECT = [
   'hasAttachments',
   'isRead',
 ] as const;
-
-export interface MailMessage {
-  id: string;
-  subject?: string | null;
-  from?: { emailAddress?: { name?: string; address?: string } } | null;
-  receivedDateTime?: string;
-  bodyPreview?: string;
-  importance?: 'low' | 'normal' | 'high';
-  hasAttachments?: boolean;
-  isRead?: boolean;
-  [property: string]: unknown;
-}
 
 /**
  * `GET /users/{id}/messages/{id}?$select=…`. Undefined on 404: the message was deleted or moved
@@ -49,3 +38,5 @@ export async function getMessage(
     throw error;
   }
 }
+
+export type { MailMessage };

@@ -13,7 +13,12 @@ export interface GraphClientFactoryOptions extends Omit<GraphClientOptions, 'cre
   createClient?: (options: GraphClientOptions) => GraphClient;
 }
 
-export class GraphClientFactory {
+/** Where an adapter gets a tenant's Graph client (GraphClientFactory in production, a fake in tests). */
+export interface TenantGraphClients {
+  forTenant(tenantId: string): GraphClient;
+}
+
+export class GraphClientFactory implements TenantGraphClients {
   private readonly clients = new Map<string, GraphClient>();
 
   constructor(private readonly options: GraphClientFactoryOptions) {}

@@ -15,7 +15,7 @@ export {
   webhookUrlProblem,
   type SignedWebhookPushProviderOptions,
   type WebhookPushRequest,
-} from './webhook.js';
+} from './gateway.js';
 export {
   DEFAULT_SIGNATURE_MAX_AGE_SECONDS,
   SIGNATURE_HEADER,
@@ -24,7 +24,7 @@ export {
   signWebhookBody,
   verifyWebhookSignature,
   type WebhookSignatureCheck,
-} from './webhook-signature.js';
+} from './gateway-signature.js';
 export {
   LocalSinkPushProvider,
   LOCAL_INVALID_TOKEN_PREFIX,

@@ -5,9 +5,9 @@
  */
 import { LocalSinkPushProvider } from './local-sink.js';
 import { NotificationHubsPushProvider } from './notification-hubs.js';
-import { MIN_WEBHOOK_SECRET_LENGTH, SignedWebhookPushProvider, webhookUrlProblem } from './webhook.js';
+import { MIN_WEBHOOK_SECRET_LENGTH, SignedWebhookPushProvider, webhookUrlProblem } from './gateway.js';
 import type { PushProvider } from '../domain/ports.js';
-import { echoValue } from '../config/echo.js';
+import { echoValue } from '../errors.js';
 
 export type PushProviderKind = 'notification-hubs' | 'webhook' | 'local';
 

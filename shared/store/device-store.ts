@@ -5,7 +5,7 @@
  */
 import { odata, type TableClient } from '@azure/data-tables';
 import type { DeviceRecord, DeviceStore, PushPlatform } from '../domain/ports.js';
-import { DEVICE_ID_PATTERN, PUSH_PLATFORMS } from '../devices/validation.js';
+import { DEVICE_ID_PATTERN, PUSH_PLATFORMS } from '../domain/model.js';
 import { ValidationError } from '../errors.js';
 import { EntityReader, definedProperties, requireOneOf, requireString } from './entity.js';
 import { normaliseEmail } from './keys.js';

@@ -22,7 +22,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { odata, type TableClient, type TableEntity, type TransactionAction } from '@azure/data-tables';
-import { decideClaim, deliveryPartitionKey, isDayKey } from '../notify/idempotency.js';
+import { decideClaim, deliveryPartitionKey, isDayKey } from '../domain/idempotency.js';
 import type {
   ClaimRequest,
   ClaimResult,
@@ -32,7 +32,7 @@ import type {
   IdempotencyStore,
   PurgeOptions,
   PurgeReport,
-} from '../notify/ports.js';
+} from '../domain/ports.js';
 import { DependencyError, ValidationError } from '../errors.js';
 import { assertValidKey } from './keys.js';
 import { describeTableError, isEntityNotFound, storageError, TABLE_STORAGE } from './table-errors.js';

@@ -10,7 +10,7 @@ import type {
   PushProvider,
 } from '../../shared/domain/ports.js';
 import type { MailMessage } from '../../shared/graph/messages.js';
-import { decideClaim, deliveryRowKey } from '../../shared/notify/idempotency.js';
+import { decideClaim, deliveryRowKey } from '../../shared/domain/idempotency.js';
 import type {
   ClaimRequest,
   ClaimResult,
@@ -22,7 +22,7 @@ import type {
   PurgeReport,
   RetryScheduler,
   RetryingChangeMessage,
-} from '../../shared/notify/ports.js';
+} from '../../shared/domain/ports.js';
 
 export function deviceRecord(overrides: Partial<DeviceRecord> = {}): DeviceRecord {
   const now = new Date().toISOString();

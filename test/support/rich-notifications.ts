@@ -30,7 +30,7 @@ import {
   GRAPH_CHANGE_TRACKING_APP_ID,
   type EncryptedContent,
   type RichNotificationKey,
-} from '../../shared/notify/rich.js';
+} from '../../shared/delivery/rich.js';
 
 export interface TokenOverrides {
   aud?: string;

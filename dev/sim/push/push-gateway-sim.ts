@@ -21,7 +21,7 @@ import {
   TIMESTAMP_HEADER,
   verifyWebhookSignature,
   type WebhookSignatureCheck,
-} from '../../../shared/push/webhook-signature.js';
+} from '../../../shared/push/gateway-signature.js';
 import {
   caFromEnvironment,
   createCertificateAuthority,

@@ -1,9 +1,8 @@
 import azureFunctions from '@azure/functions';
-import type { HttpResponseInit } from '@azure/functions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBearerValidator, createDeviceBearerValidator } from '../../../shared/devices/bearer.js';
 import { AuthError } from '../../../shared/devices/errors.js';
-import { makeDevicesPostHandler } from '../../../shared/devices/http.js';
+import { handleDeviceRegistration } from '../../../shared/devices/http.js';
 import { readDeviceApiSettings } from '../../../shared/devices/settings.js';
 import { DependencyError } from '../../../shared/errors.js';
 import { InMemoryMailboxStore } from '../../support/fakes.js';
@@ -144,16 +143,16 @@ describe('remote JWKS', () => {
   });
 
   it('the handler answers 503 (retry later), not 401 (sign in again), while the keys cannot be fetched', async () => {
-    const handler = makeDevicesPostHandler(async () => ({
+    const deps = {
       mailboxes: new InMemoryMailboxStore(),
       devices: new InMemoryDeviceStore(),
       push: new RecordingPushProvider(),
       bearer: validator(),
       now: () => new Date(),
-    }));
+    };
     server.failWith = 503;
     try {
-      const res = (await handler(
+      const res = await handleDeviceRegistration(
         new HttpRequest({
           method: 'POST',
           url: 'https://mailpush.example/api/devices',
@@ -161,7 +160,8 @@ describe('remote JWKS', () => {
           body: { string: '{}' },
         }),
         new InvocationContext({ functionName: 'devices-post', logHandler: () => {} }),
-      )) as HttpResponseInit;
+        deps,
+      );
       expect(res.status).toBe(503);
       expect(new Headers(res.headers).get('www-authenticate')).toBeNull();
     } finally {

@@ -4,8 +4,8 @@ import type { HttpHandler, HttpResponseInit } from '@azure/functions';
 import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
 import { createDeviceBearerValidator } from '../../../shared/devices/bearer.js';
 import {
-  makeDevicesDeleteHandler,
-  makeDevicesPostHandler,
+  handleDeviceRegistration,
+  handleDeviceRemoval,
   type DeviceApiDeps,
 } from '../../../shared/devices/http.js';
 import { readDeviceApiSettings } from '../../../shared/devices/settings.js';
@@ -88,8 +88,8 @@ beforeAll(async () => {
     bearer: createDeviceBearerValidator(settings!),
     now: () => NOW,
   };
-  post = makeDevicesPostHandler(async () => deps);
-  del = makeDevicesDeleteHandler(async () => deps);
+  post = (request, ctx) => handleDeviceRegistration(request, ctx, deps);
+  del = (request, ctx) => handleDeviceRemoval(request, ctx, deps);
 });
 
 afterAll(async () => {
@@ -372,11 +372,12 @@ describe('DELETE /api/devices/{deviceId}', () => {
 
 describe('wiring failures', () => {
   it('answers 500 without internals when the dependencies cannot be built', async () => {
-    const handler = makeDevicesPostHandler(async () => {
-      throw new Error('composition root: secret=hunter2');
-    });
     const request = new HttpRequest({ method: 'POST', url: 'https://mailpush.example/api/devices' });
-    const res = (await handler(request, context('devices-post'))) as HttpResponseInit;
+    const res = await handleDeviceRegistration(
+      request,
+      context('devices-post'),
+      Promise.reject(new Error('composition root: secret=hunter2')),
+    );
     expect(res.status).toBe(500);
     expect(JSON.stringify(res.jsonBody)).not.toContain('hunter2');
   });

@@ -4,8 +4,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { subscriptionMaintenance } from '../../../functions/subscription-maintenance.js';
 import { startLocalHost, type LocalHost } from '../../../dev/local/host.js';
 import { runMaintenance } from '../../../shared/app/maintenance.js';
-import { dayKey } from '../../../shared/notify/idempotency.js';
-import type { IdempotencyStore } from '../../../shared/notify/ports.js';
+import { dayKey } from '../../../shared/domain/idempotency.js';
+import type { IdempotencyStore } from '../../../shared/domain/ports.js';
 
 const { InvocationContext } = azureFunctions;
 

@@ -7,7 +7,7 @@ import type { DeviceRecord, PushContent } from '../../../shared/domain/ports.js'
 import { LocalSinkPushProvider, type LocalPushRecord } from '../../../shared/push/local-sink.js';
 import { NotificationHubsPushProvider } from '../../../shared/push/notification-hubs.js';
 import { createPushProvider } from '../../../shared/push/settings.js';
-import { SignedWebhookPushProvider } from '../../../shared/push/webhook.js';
+import { SignedWebhookPushProvider } from '../../../shared/push/gateway.js';
 
 function device(deviceId: string, token: string, mailboxEmail = 'adele.vance@contoso.example'): DeviceRecord {
   return {

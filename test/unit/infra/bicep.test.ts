@@ -12,7 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { NATIONAL_CLOUD_NAMES, NATIONAL_CLOUDS } from '../../../shared/auth/clouds.js';
 import { SETTINGS, loadSettings } from '../../../shared/config/settings.js';
 import { ConfigError } from '../../../shared/errors.js';
-import { MIN_WEBHOOK_SECRET_LENGTH } from '../../../shared/push/webhook.js';
+import { MIN_WEBHOOK_SECRET_LENGTH } from '../../../shared/push/gateway.js';
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const infraDir = join(repoRoot, 'infra');

@@ -8,7 +8,7 @@ import {
   summaryFromGraph,
   threadIdFor,
   type MessageSummary,
-} from '../../../shared/notify/content.js';
+} from '../../../shared/delivery/content.js';
 
 const MAILBOX = 'adele.vance@contoso.example';
 const message: MessageSummary = {

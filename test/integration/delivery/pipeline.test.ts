@@ -8,15 +8,15 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, inject, i
 import { createGraphCredential } from '../../../shared/auth/index.js';
 import type { ChangeMessage, PrivacyMode } from '../../../shared/domain/model.js';
 import { GraphClientFactory, type GraphClientFactoryOptions } from '../../../shared/graph/index.js';
-import { RetryableError } from '../../../shared/notify/errors.js';
-import { GraphMessageSource } from '../../../shared/notify/graph-message-source.js';
-import { idempotencyDayOf } from '../../../shared/notify/idempotency.js';
-import { NotificationCounters, type NotificationOutcome } from '../../../shared/notify/outcome.js';
+import { RetryableError } from '../../../shared/delivery/errors.js';
+import { GraphMessageSource } from '../../../shared/graph/adapters.js';
+import { idempotencyDayOf } from '../../../shared/domain/idempotency.js';
+import { NotificationCounters, type NotificationOutcome } from '../../../shared/delivery/outcome.js';
 import {
   createNotificationPipeline,
   messageKeyFor,
   type NotificationPipeline,
-} from '../../../shared/notify/pipeline.js';
+} from '../../../shared/delivery/pipeline.js';
 import {
   createIdempotencyStore,
   type TableIdempotencyStore,

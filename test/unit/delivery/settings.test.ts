@@ -1,7 +1,7 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { ConfigError } from '../../../shared/errors.js';
-import { loadNotificationSettings, NOTIFICATION_SETTING_SPECS } from '../../../shared/notify/settings.js';
+import { loadNotificationSettings, NOTIFICATION_SETTING_SPECS } from '../../../shared/delivery/settings.js';
 
 const pem = generateKeyPairSync('rsa', { modulusLength: 2048 })
   .privateKey.export({ format: 'pem', type: 'pkcs8' })

@@ -3,9 +3,9 @@ import { describeProcessOutcome, processQueuedNotification } from '../../../shar
 import type { Services } from '../../../shared/app/services.js';
 import type { ChangeMessage, LifecycleMessage } from '../../../shared/domain/model.js';
 import { ConfigError, ValidationError } from '../../../shared/errors.js';
-import type { DeliveryMeta } from '../../../shared/notify/pipeline.js';
-import type { NotificationService } from '../../../shared/notify/service.js';
-import { NotificationCounters } from '../../../shared/notify/outcome.js';
+import type { DeliveryMeta } from '../../../shared/delivery/pipeline.js';
+import type { NotificationService } from '../../../shared/delivery/service.js';
+import { NotificationCounters } from '../../../shared/delivery/outcome.js';
 
 const change: ChangeMessage = {
   type: 'change',

@@ -2,15 +2,15 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import type { ChangeMessage, MailboxRecord } from '../../../shared/domain/model.js';
 import { GraphRequestError } from '../../../shared/graph/errors.js';
 import type { MailMessage } from '../../../shared/graph/messages.js';
-import { RetryableError } from '../../../shared/notify/errors.js';
-import { NotificationCounters } from '../../../shared/notify/outcome.js';
+import { RetryableError } from '../../../shared/delivery/errors.js';
+import { NotificationCounters } from '../../../shared/delivery/outcome.js';
 import {
   createNotificationPipeline,
   messageKeyFor,
   type NotificationPipeline,
   type NotificationPipelineDeps,
-} from '../../../shared/notify/pipeline.js';
-import { RichNotificationReader } from '../../../shared/notify/rich.js';
+} from '../../../shared/delivery/pipeline.js';
+import { RichNotificationReader } from '../../../shared/delivery/rich.js';
 import { InMemoryMailboxStore } from '../../support/fakes.js';
 import {
   FakeMessageSource,

@@ -23,7 +23,7 @@ import { randomUUID } from 'node:crypto';
 import type { DeviceRecord, PushContent, PushDeliveryOutcome, PushProvider } from '../domain/ports.js';
 import { DependencyError } from '../errors.js';
 import { retryAfterMs, sleep } from './retry.js';
-import { SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhookBody } from './webhook-signature.js';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER, signWebhookBody } from './gateway-signature.js';
 
 export {
   DEFAULT_SIGNATURE_MAX_AGE_SECONDS,
@@ -33,7 +33,7 @@ export {
   signWebhookBody,
   verifyWebhookSignature,
   type WebhookSignatureCheck,
-} from './webhook-signature.js';
+} from './gateway-signature.js';
 
 export const DELIVERY_HEADER = 'X-MailPush-Delivery';
 /** A shorter secret is refused: HMAC keys should carry at least 128 bits of entropy, in practice more. */

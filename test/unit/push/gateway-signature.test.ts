@@ -4,7 +4,7 @@ import {
   computeWebhookSignature,
   signWebhookBody,
   verifyWebhookSignature,
-} from '../../../shared/push/webhook-signature.js';
+} from '../../../shared/push/gateway-signature.js';
 
 const SECRET = 'whsec-0123456789abcdef0123456789abcdef';
 const BODY = '{"deliveryId":"d-1","devices":[],"content":{"title":"Hi"}}';

@@ -21,7 +21,7 @@ import { ensureError } from '../errors.js';
 import { RetryableError, type RetryReason } from './errors.js';
 import { NotificationCounters, type NotificationOutcome } from './outcome.js';
 import type { DeliveryMeta, NotificationPipeline } from './pipeline.js';
-import type { RetryScheduler, RetryingChangeMessage } from './ports.js';
+import type { RetryScheduler, RetryingChangeMessage } from '../domain/ports.js';
 
 export type ChangeHandlingOutcome =
   | NotificationOutcome

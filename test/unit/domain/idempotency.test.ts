@@ -9,7 +9,7 @@ import {
   idempotencyDayOf,
   isDayKey,
   retentionCutoffDay,
-} from '../../../shared/notify/idempotency.js';
+} from '../../../shared/domain/idempotency.js';
 
 const NOW = Date.parse('2026-11-23T12:00:00Z');
 const TIMEOUT = DEFAULT_CLAIM_TIMEOUT_MS;

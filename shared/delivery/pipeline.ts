@@ -25,9 +25,9 @@ import { GraphRequestError } from '../graph/errors.js';
 import { KeyedLimiter, TtlCache } from './cache.js';
 import { buildPushContent, resolvePrivacyMode, summaryFromGraph, type MessageSummary } from './content.js';
 import { RetryableError, type RetryReason } from './errors.js';
-import { DEFAULT_CLAIM_TIMEOUT_MS, idempotencyDayOf } from './idempotency.js';
+import { DEFAULT_CLAIM_TIMEOUT_MS, idempotencyDayOf } from '../domain/idempotency.js';
 import type { NotificationCounters, NotificationOutcome } from './outcome.js';
-import type { ClaimResult, DeliveryClaim, IdempotencyStore, MessageSource } from './ports.js';
+import type { ClaimResult, DeliveryClaim, IdempotencyStore, MessageSource } from '../domain/ports.js';
 import type { RichNotificationReader } from './rich.js';
 
 export interface DeliveryMeta {

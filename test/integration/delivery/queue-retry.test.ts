@@ -10,12 +10,9 @@ import type { Services } from '../../../shared/app/services.js';
 import type { ChangeMessage } from '../../../shared/domain/model.js';
 import { dedupKeyFor } from '../../../shared/domain/notifications.js';
 import { GraphRequestError } from '../../../shared/graph/errors.js';
-import { createNotificationPipeline } from '../../../shared/notify/pipeline.js';
-import {
-  ServiceBusRetryScheduler,
-  retryMessageId,
-} from '../../../shared/notify/service-bus-retry-scheduler.js';
-import { createNotificationService, type NotificationService } from '../../../shared/notify/service.js';
+import { createNotificationPipeline } from '../../../shared/delivery/pipeline.js';
+import { ServiceBusRetryScheduler, retryMessageId } from '../../../shared/queue/retry-scheduler.js';
+import { createNotificationService, type NotificationService } from '../../../shared/delivery/service.js';
 import { consumeQueue, type QueueConsumer } from '../../../dev/local/queue-consumer.js';
 import {
   ServiceBusNotificationQueue,

@@ -7,7 +7,7 @@ import {
   decryptEncryptedContent,
   loadRichNotificationKey,
   type EncryptedContent,
-} from '../../../shared/notify/rich.js';
+} from '../../../shared/delivery/rich.js';
 import { createRichTestKit, publicKeyOf, type RichTestKit } from '../../support/rich-notifications.js';
 
 let kit: RichTestKit;

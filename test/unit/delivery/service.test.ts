@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import type { ChangeMessage } from '../../../shared/domain/model.js';
-import { RetryableError } from '../../../shared/notify/errors.js';
-import type { NotificationOutcome } from '../../../shared/notify/outcome.js';
-import type { DeliveryMeta, NotificationPipeline } from '../../../shared/notify/pipeline.js';
-import type { RetryingChangeMessage } from '../../../shared/notify/ports.js';
-import { retryMessageId } from '../../../shared/notify/service-bus-retry-scheduler.js';
-import { createNotificationService } from '../../../shared/notify/service.js';
+import { RetryableError } from '../../../shared/delivery/errors.js';
+import type { NotificationOutcome } from '../../../shared/delivery/outcome.js';
+import type { DeliveryMeta, NotificationPipeline } from '../../../shared/delivery/pipeline.js';
+import type { RetryingChangeMessage } from '../../../shared/domain/ports.js';
+import { retryMessageId } from '../../../shared/queue/retry-scheduler.js';
+import { createNotificationService } from '../../../shared/delivery/service.js';
 import { InMemoryRetryScheduler } from '../../support/fakes-push.js';
 
 const NOW = Date.parse('2026-11-23T12:00:00Z');

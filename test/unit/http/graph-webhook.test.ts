@@ -1,6 +1,6 @@
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import { describe, expect, it } from 'vitest';
-import { handleGraphWebhook, MAX_NOTIFICATION_BODY_BYTES } from '../../../shared/http/webhook.js';
+import { handleGraphWebhook, MAX_NOTIFICATION_BODY_BYTES } from '../../../shared/http/graph-webhook.js';
 import {
   InMemoryNotificationQueue,
   InMemorySubscriptionLookup,

@@ -6,7 +6,7 @@ import {
   SignedWebhookPushProvider,
   signWebhookBody,
   type SignedWebhookPushProviderOptions,
-} from '../../../shared/push/webhook.js';
+} from '../../../shared/push/gateway.js';
 import { startPushGatewaySim, type PushGatewaySim } from '../../../dev/sim/push/index.js';
 
 const SECRET = 'gateway-secret-0123456789abcdef0123456789abcdef';

@@ -3,8 +3,8 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { TableClient } from '@azure/data-tables';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ValidationError } from '../../../shared/errors.js';
-import { deliveryPartitionKey } from '../../../shared/notify/idempotency.js';
-import type { ClaimResult, DeliveryClaim } from '../../../shared/notify/ports.js';
+import { deliveryPartitionKey } from '../../../shared/domain/idempotency.js';
+import type { ClaimResult, DeliveryClaim } from '../../../shared/domain/ports.js';
 import {
   createIdempotencyStore,
   deviceProperty,

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { TtlCache } from '../../../shared/notify/cache.js';
+import { TtlCache } from '../../../shared/delivery/cache.js';
 
 describe('TtlCache', () => {
   it('shares one load between concurrent misses and caches it', async () => {

@@ -5,9 +5,9 @@
 import type { PrivacyMode } from '../domain/model.js';
 import { ConfigError } from '../errors.js';
 import { DEFAULT_PRIVACY_MODE, PRIVACY_MODES } from './content.js';
-import { DEFAULT_CLAIM_TIMEOUT_MS, DEFAULT_RETENTION_DAYS } from './idempotency.js';
+import { DEFAULT_CLAIM_TIMEOUT_MS, DEFAULT_RETENTION_DAYS } from '../domain/idempotency.js';
 import { loadRichNotificationKey, type RichNotificationKey } from './rich.js';
-import { echoValue } from '../config/echo.js';
+import { echoValue } from '../errors.js';
 
 export interface NotificationSettings {
   defaultPrivacyMode: PrivacyMode;

@@ -5,8 +5,8 @@
  */
 import type { ServiceBusClient, ServiceBusSender } from '@azure/service-bus';
 import { DependencyError, ensureError } from '../errors.js';
-import { messageKeyFor } from './pipeline.js';
-import type { RetryScheduler, RetryingChangeMessage } from './ports.js';
+import { messageKeyFor } from '../delivery/pipeline.js';
+import type { RetryScheduler, RetryingChangeMessage } from '../domain/ports.js';
 
 export class ServiceBusRetryScheduler implements RetryScheduler {
   private sender: ServiceBusSender | undefined;
