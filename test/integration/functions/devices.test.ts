@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLocalHost, type LocalHost } from '../../../dev/local/host.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalHost } from '../../../dev/local/host.js';
+import { startTestHost } from '../../support/test-host.js';
 import { DEMO_TENANT } from '../../../dev/sim/graph/demo.js';
 
 /**
@@ -12,19 +12,8 @@ const [adele, alex] = DEMO_TENANT.users;
 const apnsToken = 'ab'.repeat(32);
 
 beforeAll(async () => {
-  host = await startLocalHost({
-    port: 0,
-    quiet: true,
-    log: () => {},
-    startTimers: false,
+  host = await startTestHost({
     startQueueTriggers: false,
-    env: {
-      TABLES_CONNECTION_STRING: inject('tablesConnectionString'),
-      TABLE_NAME_PREFIX: `dv${randomBytes(4).toString('hex')}`,
-      ServiceBusConnection: undefined,
-      GRAPH_TENANT_ID: undefined,
-      DEVICE_API_AUDIENCE: undefined,
-    },
   });
   const now = new Date().toISOString();
   for (const user of [adele, alex]) {

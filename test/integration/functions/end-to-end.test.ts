@@ -1,8 +1,7 @@
-import { randomBytes, randomUUID } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLocalHost, type LocalHost } from '../../../dev/local/host.js';
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalHost } from '../../../dev/local/host.js';
+import { startTestHost } from '../../support/test-host.js';
 import type { LocalSinkPushProvider } from '../../../shared/push/index.js';
 import { DEMO_TENANT } from '../../../dev/sim/graph/demo.js';
 import type { GraphSimulator } from '../../../dev/sim/graph/index.js';
@@ -25,19 +24,9 @@ const users = Array.from({ length: MAILBOXES }, (_, i) => ({
 }));
 
 beforeAll(async () => {
-  host = await startLocalHost({
-    port: 0,
-    quiet: true,
-    log: () => {},
-    startTimers: false,
+  host = await startTestHost({
+    localPushSink: true,
     env: {
-      TABLES_CONNECTION_STRING: inject('tablesConnectionString'),
-      TABLE_NAME_PREFIX: `ee${randomBytes(4).toString('hex')}`,
-      ServiceBusConnection: undefined,
-      GRAPH_TENANT_ID: undefined,
-      DEVICE_API_AUDIENCE: undefined,
-      PUSH_PROVIDER: 'local',
-      LOCAL_PUSH_SINK_FILE: join(tmpdir(), `pushes-${randomBytes(4).toString('hex')}.jsonl`),
       // Short caches so the test does not wait on them; production defaults are longer.
       PUSH_DEVICE_CACHE_SECONDS: '0',
     },

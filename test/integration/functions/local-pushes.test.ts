@@ -1,8 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DEMO_DEVICE_ID, startLocalHost, type LocalHost } from '../../../dev/local/host.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_DEVICE_ID, type LocalHost } from '../../../dev/local/host.js';
+import { startTestHost } from '../../support/test-host.js';
 import type { LocalPushRecord } from '../../../shared/push/index.js';
 import { DEMO_TENANT } from '../../../dev/sim/graph/demo.js';
 
@@ -22,21 +20,9 @@ interface PushesAnswer {
 }
 
 beforeAll(async () => {
-  host = await startLocalHost({
-    port: 0,
-    quiet: true,
-    log: () => {},
-    startTimers: false,
+  host = await startTestHost({
     seedDemo: true,
-    env: {
-      TABLES_CONNECTION_STRING: inject('tablesConnectionString'),
-      TABLE_NAME_PREFIX: `lp${randomBytes(4).toString('hex')}`,
-      ServiceBusConnection: undefined,
-      GRAPH_TENANT_ID: undefined,
-      DEVICE_API_AUDIENCE: undefined,
-      PUSH_PROVIDER: 'local',
-      LOCAL_PUSH_SINK_FILE: join(tmpdir(), `pushes-${randomBytes(4).toString('hex')}.jsonl`),
-    },
+    localPushSink: true,
   });
 }, 60_000);
 

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import azureFunctions from '@azure/functions';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { subscriptionMaintenance } from '../../../functions/subscription-maintenance.js';
-import { startLocalHost, type LocalHost } from '../../../dev/local/host.js';
+import type { LocalHost } from '../../../dev/local/host.js';
+import { startTestHost } from '../../support/test-host.js';
 import { runMaintenance } from '../../../shared/app/maintenance.js';
 import { dayKey } from '../../../shared/domain/idempotency.js';
 import type { IdempotencyStore } from '../../../shared/domain/ports.js';
@@ -20,17 +21,9 @@ let host: LocalHost;
 let store: IdempotencyStore;
 
 beforeAll(async () => {
-  host = await startLocalHost({
-    port: 0,
-    quiet: true,
-    log: () => {},
-    startTimers: false,
+  host = await startTestHost({
     startQueueTriggers: false,
     env: {
-      TABLES_CONNECTION_STRING: inject('tablesConnectionString'),
-      TABLE_NAME_PREFIX: `mp${randomBytes(4).toString('hex')}`,
-      ServiceBusConnection: undefined,
-      GRAPH_TENANT_ID: undefined,
       DELIVERY_RECORD_RETENTION_DAYS: String(RETENTION_DAYS),
     },
   });

@@ -1,6 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startLocalHost, type LocalHost } from '../../../dev/local/host.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LocalHost } from '../../../dev/local/host.js';
+import { startTestHost } from '../../support/test-host.js';
 import { runMaintenance } from '../../../shared/app/maintenance.js';
 import type { MailboxRecord } from '../../../shared/domain/model.js';
 import { DEMO_TENANT } from '../../../dev/sim/graph/demo.js';
@@ -17,18 +17,7 @@ const [adele, alex, megan, lee] = DEMO_TENANT.users;
 const HOUR = 3_600_000;
 
 beforeAll(async () => {
-  host = await startLocalHost({
-    port: 0,
-    quiet: true,
-    log: () => {},
-    startTimers: false,
-    env: {
-      TABLES_CONNECTION_STRING: inject('tablesConnectionString'),
-      TABLE_NAME_PREFIX: `lc${randomBytes(4).toString('hex')}`,
-      ServiceBusConnection: undefined,
-      GRAPH_TENANT_ID: undefined,
-    },
-  });
+  host = await startTestHost();
   sim = host.graphSimulator!;
 });
 

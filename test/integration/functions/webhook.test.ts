@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { ServiceBusClient, type ServiceBusReceivedMessage } from '@azure/service-bus';
-import { afterAll, beforeAll, beforeEach, describe, expect, inject, it } from 'vitest';
-import { startLocalHost, type LocalHost } from '../../../dev/local/host.js';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { LocalHost } from '../../../dev/local/host.js';
+import { startTestHost } from '../../support/test-host.js';
 import {
   graphChangeNotification,
   graphLifecycleNotification,
@@ -25,18 +26,9 @@ const subB = subscriptionRecord({
 });
 
 beforeAll(async () => {
-  host = await startLocalHost({
-    port: 0,
-    quiet: true,
-    log: () => {},
+  host = await startTestHost({
     // This file asserts on what reaches the queue, so nothing may consume it.
     startQueueTriggers: false,
-    startTimers: false,
-    env: {
-      TABLES_CONNECTION_STRING: inject('tablesConnectionString'),
-      TABLE_NAME_PREFIX: `wh${randomBytes(4).toString('hex')}`,
-      ServiceBusConnection: undefined,
-    },
   });
   await host.services.subscriptions.insertSubscription(subA);
   await host.services.subscriptions.insertSubscription(subB);

@@ -1,0 +1,43 @@
+/**
+ * The local runner as the integration tests use it: a free port, quiet, no timers (tests run
+ * maintenance themselves), tables under a fresh prefix in the suite's Azurite, and the embedded
+ * AMQP stand-in, simulated Graph tenant and local token issuer (settings from the developer's
+ * environment never leak in).
+ */
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { inject } from 'vitest';
+import { startLocalHost, type LocalHost, type LocalHostOptions } from '../../dev/local/host.js';
+
+export interface TestHostOptions extends Pick<LocalHostOptions, 'startQueueTriggers' | 'seedDemo'> {
+  /** Extra settings; `undefined` removes one. */
+  env?: Record<string, string | undefined>;
+  /** Push through the local sink (recording to a temp file), as `npm start` does. */
+  localPushSink?: boolean;
+}
+
+export function startTestHost(options: TestHostOptions = {}): Promise<LocalHost> {
+  return startLocalHost({
+    port: 0,
+    quiet: true,
+    log: () => {},
+    startTimers: false,
+    ...(options.startQueueTriggers !== undefined ? { startQueueTriggers: options.startQueueTriggers } : {}),
+    ...(options.seedDemo !== undefined ? { seedDemo: options.seedDemo } : {}),
+    env: {
+      TABLES_CONNECTION_STRING: inject('tablesConnectionString'),
+      TABLE_NAME_PREFIX: `t${randomBytes(5).toString('hex')}`,
+      ServiceBusConnection: undefined,
+      GRAPH_TENANT_ID: undefined,
+      DEVICE_API_AUDIENCE: undefined,
+      ...(options.localPushSink
+        ? {
+            PUSH_PROVIDER: 'local',
+            LOCAL_PUSH_SINK_FILE: join(tmpdir(), `pushes-${randomBytes(4).toString('hex')}.jsonl`),
+          }
+        : {}),
+      ...options.env,
+    },
+  });
+}
