@@ -2,7 +2,8 @@
  * Entry point of the function app (package.json `main`). Importing a function module registers
  * it with the Functions host (and with the local runner's list).
  */
-import { validateSettingsAtStartup } from '../shared/app/services.js';
+import { closeServices, validateSettingsAtStartup } from '../shared/app/services.js';
+import { onHostTerminate } from '../shared/hosting/registry.js';
 import './notifications-post.js';
 import './lifecycle-post.js';
 import './subscription-maintenance.js';
@@ -10,5 +11,7 @@ import './notification-processor.js';
 import './devices-post.js';
 import './devices-delete.js';
 
-// A bad or missing setting stops start-up here with one message naming every problem.
+// A bad or missing setting stops the worker here, before any function runs, with one message
+// naming every problem (values of secrets never shown).
 validateSettingsAtStartup();
+onHostTerminate(closeServices);

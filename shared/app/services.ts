@@ -211,6 +211,14 @@ export function getServices(): Promise<Services> {
   return current;
 }
 
+/** Closes the process-wide services (the Functions host's appTerminate hook); a later call builds them again. */
+export async function closeServices(): Promise<void> {
+  const services = current;
+  current = undefined;
+  if (!services) return;
+  await (await services.catch(() => undefined))?.close();
+}
+
 /** Used by the local runner, which builds services from its own embedded settings. */
 export function useServices(services: Services): void {
   current = Promise.resolve(services);

@@ -84,6 +84,17 @@ export function registerFunction<T extends FunctionDefinition>(definition: T): T
   return definition;
 }
 
+/**
+ * Runs `close` when the Functions host stops this worker (scale-in, deployment, restart), so
+ * open AMQP links and sockets are closed instead of cut. The local runner stops its own services.
+ */
+export function onHostTerminate(close: () => Promise<void>): void {
+  if (!hostPresent) return;
+  app.hook.appTerminate(async () => {
+    await close();
+  });
+}
+
 export function registeredFunctions(): readonly FunctionDefinition[] {
   return definitions;
 }
