@@ -267,6 +267,8 @@ export class Directory {
     if (!GUID.test(id)) throw new Error(`addGroup: id must be a GUID, got '${g.id}'`);
     for (const t of this.tenants.values())
       if (t.groups.has(id)) throw new Error(`addGroup: group id ${id} already exists`);
+    // Resolve members first: a bad member list must not leave a half-made group behind.
+    const members = (g.members ?? []).map((m) => this.requireMember(tenant.id, m));
     const group: Group = {
       id,
       tenantId: tenant.id,
@@ -274,8 +276,8 @@ export class Directory {
       description: g.description ?? null,
       members: new Set(),
     };
+    for (const user of members) group.members.add(user.id);
     tenant.groups.set(id, group);
-    this.addGroupMembers(group, g.members ?? []);
     return group;
   }
 
@@ -289,12 +291,14 @@ export class Directory {
 
   /** Adds members by user id or mail (users of the group's tenant); unknown users throw, nothing added. */
   addGroupMembers(group: Group, members: string[]): void {
-    const users = members.map((m) => {
-      const user = this.findUser(group.tenantId, m);
-      if (!user) throw new Error(`unknown user '${m}' in tenant ${group.tenantId}`);
-      return user;
-    });
+    const users = members.map((m) => this.requireMember(group.tenantId, m));
     for (const user of users) group.members.add(user.id);
+  }
+
+  private requireMember(tenantId: string, idOrMail: string): User {
+    const user = this.findUser(tenantId, idOrMail);
+    if (!user) throw new Error(`unknown user '${idOrMail}' in tenant ${tenantId}`);
+    return user;
   }
 
   removeGroupMembers(group: Group, members: string[]): void {
