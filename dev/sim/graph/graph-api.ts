@@ -341,6 +341,8 @@ export class GraphApi {
   private readonly skipTokens = new Map<string, SkipState>();
   private readonly groupDeltaTokens = new Map<string, GroupDeltaState>();
   private readonly groupSkipTokens = new Map<string, GroupSkipState>();
+  /** Tokens retired by expireGroupDeltaTokens: they answer 410 instead of 400. */
+  private readonly expiredGroupTokens = new Set<string>();
 
   constructor(private readonly o: GraphApiOptions) {}
 
@@ -1319,6 +1321,14 @@ export class GraphApi {
 
   // ---- groups -----------------------------------------------------------------------------------
 
+  /** Graph rule: directory delta tokens live 7 days; afterwards the app must resync from scratch. */
+  expireGroupDeltaTokens(): void {
+    for (const token of [...this.groupDeltaTokens.keys(), ...this.groupSkipTokens.keys()])
+      this.expiredGroupTokens.add(token);
+    this.groupDeltaTokens.clear();
+    this.groupSkipTokens.clear();
+  }
+
   private findGroup(call: GraphCall, id: string): Group | undefined {
     return this.o.directory.tenants.get(call.claims.tid)?.groups.get(id.toLowerCase());
   }
@@ -1435,12 +1445,19 @@ export class GraphApi {
     const skipToken = call.query.get('$skiptoken');
     const deltaToken = call.query.get('$deltatoken');
     const badToken = () =>
-      graphError(
-        400,
-        'Request_BadRequest',
-        'Badly formed or expired token. Restart the synchronization without a $deltatoken.',
-        call.ids,
-      );
+      this.expiredGroupTokens.has(skipToken ?? deltaToken ?? '')
+        ? graphError(
+            410,
+            'resyncRequired',
+            'The delta token is no longer valid: restart the synchronization without a $deltatoken (full resync).',
+            call.ids,
+          )
+        : graphError(
+            400,
+            'Request_BadRequest',
+            'Badly formed or expired token. Restart the synchronization without a $deltatoken.',
+            call.ids,
+          );
 
     let round: GroupSkipState;
     if (skipToken !== null) {

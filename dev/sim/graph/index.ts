@@ -240,6 +240,8 @@ export interface GraphSimulator {
   addGroupMembers(groupId: string, members: string[]): void;
   removeGroupMembers(groupId: string, members: string[]): void;
   deleteGroup(groupId: string): void;
+  /** Every issued /groups/delta token answers 410 resyncRequired from now on (7-day expiry). */
+  expireGroupDeltaTokens(): void;
   /** Live subscriptions per mailbox and per (app, mailbox, resource): assert 0 duplicates. */
   subscriptionCounts(): SubscriptionCounts;
   /**
@@ -785,6 +787,9 @@ export async function startGraphSimulator(options: GraphSimulatorOptions = {}): 
     deleteGroup: (groupId) => {
       const group = requireGroup(groupId);
       directory.tenants.get(group.tenantId)?.groups.delete(group.id);
+    },
+    expireGroupDeltaTokens: () => {
+      api.expireGroupDeltaTokens();
     },
     subscriptionCounts: () => {
       api.sweepExpired();

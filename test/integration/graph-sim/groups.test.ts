@@ -207,6 +207,17 @@ describe('GET /groups/delta (membership changes)', () => {
     expect(wrong.body.error.message).toContain("segment 'delta'");
   });
 
+  it('expired tokens answer 410 resyncRequired; a new initial round works', async () => {
+    const id = sim.addGroup(DEMO_TENANT.tenantId, { displayName: 'Expiring', members: [users[0]!.id] });
+    const start = `/groups/delta?$filter=id eq '${id}'&$select=members`;
+    const initial = await deltaRound(start);
+    sim.expireGroupDeltaTokens();
+    const gone = await graph(sim, token, 'GET', initial.deltaLink);
+    expect(gone.status).toBe(410);
+    expect(gone.body.error.code).toBe('resyncRequired');
+    expect(members(await deltaRound(start), id)).toHaveLength(1);
+  });
+
   it('answers 429 with Retry-After when a fault is injected', async () => {
     sim.faults.injectStatus({ pathIncludes: '/groups/delta' }, 429, { retryAfterSeconds: 2 });
     const got = await graph(sim, token, 'GET', '/groups/delta?$select=members');
