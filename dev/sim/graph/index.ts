@@ -28,6 +28,13 @@
  * sim.faults.setSubscriptionWriteBudget(tenantId, 5);           // writes per app per 20 s
  * sim.expireDeltaTokens(userId);                                // old delta links → 410
  * sim.subscriptions(); sim.notifications(); sim.stats();
+ *
+ * const big = await startGraphSimulator({ seed: true, generatedUsers: 200 }); // see demo.ts generatedUser
+ * sim.setUserFlags('user0001@contoso.example', { mailbox: 'onPremises' });   // or 'none', outsideAccessPolicy
+ * sim.setPermissions(DEMO_TENANT.tenantId, DEMO_TENANT.clientId, ['User.Read.All']); // consent missing
+ * const groupId = sim.addGroup(DEMO_TENANT.tenantId, { displayName: 'Mobile', members: [mail] });
+ * sim.addGroupMembers(groupId, [mail2]); sim.removeGroupMembers(groupId, [mail]);
+ * expect(sim.subscriptionCounts().duplicates).toBe(0);
  * await sim.stop();
  * ```
  *
@@ -39,11 +46,33 @@
  *   10,080-minute cap, clientState ≤ 128, get/list (paged)/renew/delete, 404 when gone, expiry,
  *   per-app-per-tenant write budget (429 + Retry-After), 1,000 per mailbox.
  * - Mail: users, messages with `$select`, Inbox folder, message list, Inbox delta with pages,
- *   deltaLink reuse, `$filter=receivedDateTime ge`, 410 after `expireDeltaTokens`.
+ *   deltaLink reuse, `$filter=receivedDateTime ge`, 410 after `expireDeltaTokens`;
+ *   `POST /users/{id}/sendMail` (Mail.Send, 202) delivering to simulated Inboxes (→ notifications).
+ * - Mailbox states (per user; generated users have a documented share of each):
+ *   healthy; on premises → 404 MailboxNotEnabledForRESTAPI "The mailbox is either inactive,
+ *   soft-deleted, or is hosted on-premise."; no mailbox (unlicensed) → the same 404 (Graph does not
+ *   tell them apart there; `onPremisesSyncEnabled` / `assignedLicenses` on the user do); outside
+ *   the application access policy → 403 ErrorAccessDenied "Access to OData is disabled: [RAOP] :
+ *   Blocked by tenant configured AppOnly AccessPolicy settings."; subscription creation wraps
+ *   these as ExtensionError "Operation: Create; Exception: [Status Code: NotFound|Forbidden;
+ *   Reason: <message>]".
+ * - Permissions (default Mail.Read, User.Read.All, GroupMember.Read.All, Mail.Send): without a mail
+ *   permission 403 ErrorAccessDenied "Access is denied. Check credentials and try again." (create:
+ *   ExtensionError with that reason); without User.Read.All / GroupMember.Read.All 403
+ *   Authorization_RequestDenied "Insufficient privileges to complete the operation."; without
+ *   Mail.Send, sendMail 403 ErrorAccessDenied. Applied at once unless `permissionsFrom: 'token'`.
+ * - Directory: `GET /users/{id|upn}` and `GET /users` with `$select`, `$top`, nextLink and
+ *   `$filter` on mail / userPrincipalName / id / `proxyAddresses/any(x:x eq 'smtp:..')` (joined by
+ *   `or`); 404 Request_ResourceNotFound. Groups: `GET /groups/{id}`, `/groups/{id}/members`, and
+ *   the membership delta apps get: `GET /groups/delta?$filter=id eq '{id}'&$select=members`
+ *   (`members@delta`, removed members with `@removed: { reason: 'deleted' }`, pages, deltaLink;
+ *   410 resyncRequired after `expireGroupDeltaTokens`). `/groups/{id}/members/delta` is not a Graph
+ *   route (400 like any unknown segment).
  * - `$batch` (≤ 20, per-member status and 429s), fault injection, latency, Outlook per-mailbox
  *   limits (4 concurrent, 10,000 / 10 min).
  * - Change notifications and lifecycle events POSTed with Graph's retry-with-backoff (duplicates).
- * Not simulated: rich notifications (`includeResourceData`, 400), updated/deleted change
+ * Not simulated: group property changes in /groups/delta (membership only), nested groups,
+ * per-app access policies (the simulated policy covers every app), rich notifications (`includeResourceData`, 400), updated/deleted change
  * notifications (accepted as changeType but never sent), folders other than the Inbox, message
  * updates/deletes, user (delegated) tokens, other Graph resources, `dependsOn` ordering.
  * Deliberate deviation: notification URLs may be plain http on loopback hosts (Graph wants https).
@@ -51,7 +80,14 @@
  * A small unauthenticated control surface (loopback only) serves the local runner and manual tests:
  * `GET /_simulator/health`, `GET /_simulator/subscriptions`, `GET /_simulator/stats`,
  * `GET /_simulator/ca.pem`, `POST /_simulator/mail` `{ user, subject?, from?, bodyPreview?, ... }`,
- * `POST /_simulator/lifecycle` `{ subscriptionId, event }`.
+ * `POST /_simulator/lifecycle` `{ subscriptionId, event }`, `GET /_simulator/subscription-counts`,
+ * `POST /_simulator/users` `{ mail, id?, displayName?, mailbox?, outsideAccessPolicy?,
+ * accountEnabled?, tenantId? }` (201), `GET` / `PATCH /_simulator/users/{id|mail}` (flags),
+ * `PUT /_simulator/permissions` `{ roles, clientId?, tenantId? }`, `POST /_simulator/groups`
+ * `{ displayName, members?, id?, description?, tenantId? }` (201), `POST
+ * /_simulator/groups/{id}/members` `{ members }`, `DELETE /_simulator/groups/{id}/members/{user}`,
+ * `DELETE /_simulator/groups/{id}` (204). tenantId / clientId default to DEMO_TENANT's; bad input
+ * 400 (nothing changed), unknown user or group 404.
  */
 import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
