@@ -266,7 +266,8 @@ export function tokenEndpoint(
       idp: `https://sts.windows.net/${tenant.id}/`,
       idtyp: 'app',
       oid: app.servicePrincipalId,
-      roles: app.roles,
+      // Entra rule: an app without granted application permissions gets no `roles` claim at all.
+      ...(app.roles.length > 0 ? { roles: [...app.roles] } : {}),
       sub: app.servicePrincipalId,
       tid: tenant.id,
       uti: randomUUID().replace(/-/g, ''),

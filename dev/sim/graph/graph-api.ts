@@ -13,7 +13,10 @@ import {
   applySelect,
   messageResource,
   type Directory,
+  type Group,
+  type MessageInput,
   type StoredMessage,
+  type Tenant,
   type User,
 } from './model.js';
 import type { Notifier } from './notifier.js';
@@ -29,6 +32,20 @@ const MAX_BATCH = 20;
 const DEFAULT_DELTA_PAGE = 10;
 const DEFAULT_LIST_PAGE = 10;
 const SUBSCRIPTION_LIST_PAGE = 100;
+/** Directory collections (users, group members): 100 per page by default, `$top` up to 999. */
+const DIRECTORY_PAGE = 100;
+const MAX_DIRECTORY_TOP = 999;
+const GROUP_DELTA_PAGE = 100;
+
+/** Graph's answers for mailboxes the mail API cannot serve (exact texts seen from Graph). */
+export const MAILBOX_NOT_ENABLED_MESSAGE =
+  'The mailbox is either inactive, soft-deleted, or is hosted on-premise.';
+export const ACCESS_POLICY_MESSAGE =
+  'Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.';
+/** What Exchange answers when the app lacks the mail permission (consent missing). */
+export const MAIL_ACCESS_DENIED_MESSAGE = 'Access is denied. Check credentials and try again.';
+/** What the directory answers when the app lacks User.Read.All / GroupMember.Read.All. */
+export const DIRECTORY_DENIED_MESSAGE = 'Insufficient privileges to complete the operation.';
 
 export interface Subscription {
   id: string;
@@ -109,9 +126,48 @@ export interface GraphApiOptions {
   /** Answer 409 to a second subscription with the same app, resource, changeType and URL. Default false. */
   duplicateSubscriptionConflict: boolean;
   stats: GraphStats;
+  /**
+   * Where permission checks read the app's roles. 'grant' (default): the app's current grant, so
+   * a consent change applies at once. 'token': the `roles` claim of the access token, as Graph
+   * does (a change then applies only to tokens issued after it).
+   */
+  permissionsFrom: 'grant' | 'token';
+  /** Delivers a message to a user's Inbox and notifies subscribers (sendMail). */
+  deliverMail: (user: User, m: MessageInput) => void;
+}
+
+interface GroupDeltaState {
+  tenantId: string;
+  /** `$filter=id eq '...'` ids, or null for every group of the tenant. */
+  groupIds: string[] | null;
+  select: string[] | null;
+  /** Membership per group when this token's round was computed; absent: the initial round. */
+  snapshot: Map<string, string[]> | undefined;
+}
+
+interface GroupDeltaUnit {
+  groupId: string;
+  /** A group object to render (props from the live group, or @removed when it is gone). */
+  removedGroup: boolean;
+  member: { id: string; removed: boolean } | null;
+}
+
+interface GroupSkipState extends GroupDeltaState {
+  units: GroupDeltaUnit[];
+  offset: number;
+  pageSize: number;
+  nextSnapshot: Map<string, string[]>;
 }
 
 const MAIL_ROLES = ['Mail.Read', 'Mail.ReadWrite', 'Mail.ReadBasic', 'Mail.ReadBasic.All'];
+const SEND_ROLES = ['Mail.Send'];
+const GROUP_ROLES = [
+  'GroupMember.Read.All',
+  'Group.Read.All',
+  'Group.ReadWrite.All',
+  'Directory.Read.All',
+  'Directory.ReadWrite.All',
+];
 const USER_ROLES = [
   'User.Read.All',
   'User.ReadBasic.All',
@@ -131,13 +187,35 @@ const USER_PROPERTIES = [
   'officeLocation',
   'preferredLanguage',
   'businessPhones',
+  'accountEnabled',
+  'onPremisesSyncEnabled',
+  'assignedLicenses',
+  'proxyAddresses',
 ] as const;
+/** What GET /users/{id} returns without `$select` (Graph's default user properties). */
+const USER_DEFAULT_PROPERTIES = USER_PROPERTIES.slice(0, 11);
+const GROUP_PROPERTIES = [
+  'id',
+  'displayName',
+  'description',
+  'mail',
+  'mailEnabled',
+  'securityEnabled',
+  'groupTypes',
+] as const;
+/** Office 365 E3 (ENTERPRISEPACK): the licence of a user with an Exchange Online mailbox. */
+const E3_SKU = '6fd2c87f-b296-42f0-b197-1e91e994b900';
 
 type Route =
   | { name: 'subscriptions' }
   | { name: 'subscription'; id: string }
   | { name: 'batch' }
   | { name: 'user'; user: string }
+  | { name: 'users' }
+  | { name: 'sendMail'; user: string }
+  | { name: 'group'; id: string }
+  | { name: 'groupMembers'; id: string }
+  | { name: 'groupsDelta' }
   | { name: 'folder'; user: string; folder: string }
   | { name: 'messages'; user: string; folder: string | undefined }
   | { name: 'message'; user: string; folder: string | undefined; messageId: string }
@@ -149,6 +227,11 @@ const ROUTE_LABEL: Record<Route['name'], string> = {
   subscription: '/v1.0/subscriptions/{id}',
   batch: '/v1.0/$batch',
   user: '/v1.0/users/{id}',
+  users: '/v1.0/users',
+  sendMail: '/v1.0/users/{id}/sendMail',
+  group: '/v1.0/groups/{id}',
+  groupMembers: '/v1.0/groups/{id}/members',
+  groupsDelta: '/v1.0/groups/delta',
   folder: '/v1.0/users/{id}/mailFolders/{id}',
   messages: '/v1.0/users/{id}/messages',
   message: '/v1.0/users/{id}/messages/{id}',
@@ -173,9 +256,19 @@ function parseRoute(path: string): Route {
     return { name: 'unknown', segment: rest[0] ?? '' };
   }
   if (eq(first, '$batch') && second === undefined) return { name: 'batch' };
+  if (eq(first, 'users') && second === undefined) return { name: 'users' };
+  if (eq(first, 'groups') && second !== undefined) {
+    if (rest.length === 0 && (eq(second, 'delta') || eq(second, 'microsoft.graph.delta')))
+      return { name: 'groupsDelta' };
+    if (rest.length === 0) return { name: 'group', id: second };
+    if (rest.length === 1 && eq(rest[0], 'members')) return { name: 'groupMembers', id: second };
+    return { name: 'unknown', segment: rest[rest.length - 1] ?? '' };
+  }
   if (eq(first, 'users') && second !== undefined) {
     const user = second;
     if (rest.length === 0) return { name: 'user', user };
+    if (rest.length === 1 && (eq(rest[0], 'sendMail') || eq(rest[0], 'microsoft.graph.sendMail')))
+      return { name: 'sendMail', user };
     let folder: string | undefined;
     let tail = rest;
     const folderMatch = FOLDER_SEGMENT.exec(rest[0] ?? '');
@@ -200,8 +293,6 @@ function parseRoute(path: string): Route {
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
-
-const hasRole = (claims: AccessTokenClaims, roles: string[]) => claims.roles.some((r) => roles.includes(r));
 
 const ERROR_FOR_STATUS: Record<InjectableStatus, [string, string]> = {
   429: ['TooManyRequests', 'Too many requests. Please retry after the time given in the Retry-After header.'],
@@ -248,6 +339,10 @@ export class GraphApi {
   readonly subscriptions = new Map<string, Subscription>();
   private readonly deltaTokens = new Map<string, DeltaState>();
   private readonly skipTokens = new Map<string, SkipState>();
+  private readonly groupDeltaTokens = new Map<string, GroupDeltaState>();
+  private readonly groupSkipTokens = new Map<string, GroupSkipState>();
+  /** Tokens retired by expireGroupDeltaTokens: they answer 410 instead of 400. */
+  private readonly expiredGroupTokens = new Set<string>();
 
   constructor(private readonly o: GraphApiOptions) {}
 
@@ -314,6 +409,16 @@ export class GraphApi {
         return notAllowed();
       case 'user':
         return m === 'GET' ? this.getUser(call, route.user) : notAllowed();
+      case 'users':
+        return m === 'GET' ? this.listUsers(call) : notAllowed();
+      case 'sendMail':
+        return m === 'POST' ? this.sendMail(call, route.user) : notAllowed();
+      case 'group':
+        return m === 'GET' ? this.getGroup(call, route.id) : notAllowed();
+      case 'groupMembers':
+        return m === 'GET' ? this.listGroupMembers(call, route.id) : notAllowed();
+      case 'groupsDelta':
+        return m === 'GET' ? this.groupsDelta(call) : notAllowed();
       case 'folder':
         return m === 'GET' ? this.getFolder(call, route.user, route.folder) : notAllowed();
       case 'messages':
@@ -330,6 +435,13 @@ export class GraphApi {
           call.ids,
         );
     }
+  }
+
+  /** The app's application permissions, from its current grant or from the token (see permissionsFrom). */
+  private hasRole(call: GraphCall, roles: string[]): boolean {
+    const app = this.o.directory.tenants.get(call.claims.tid)?.apps.get(call.claims.appid);
+    const granted = this.o.permissionsFrom === 'token' || !app ? call.claims.roles : app.roles;
+    return granted.some((r) => roles.includes(r));
   }
 
   // ---- subscriptions ----------------------------------------------------------------------------
@@ -509,17 +621,21 @@ export class GraphApi {
     }
     const userKey = decodeURIComponent(match[1]);
     const folder = match[2] ?? match[3];
-    if (!hasRole(call.claims, MAIL_ROLES)) {
-      return graphError(
-        403,
+    // Graph rule: Exchange's own errors reach the subscription API wrapped as ExtensionError with
+    // "Operation: Create; Exception: [Status Code: ...; Reason: <Exchange message>]".
+    const extensionError = (status: 403 | 404, reason: string) =>
+      graphError(
+        status,
         'ExtensionError',
-        'Operation: Create; Exception: [Status Code: Forbidden; Reason: Access is denied. Check credentials and try again.]',
+        `Operation: Create; Exception: [Status Code: ${status === 403 ? 'Forbidden' : 'NotFound'}; Reason: ${reason}]`,
         call.ids,
       );
-    }
+    if (!this.hasRole(call, MAIL_ROLES)) return extensionError(403, MAIL_ACCESS_DENIED_MESSAGE);
     const user = this.o.directory.findUser(call.claims.tid, userKey);
     if (!user)
       return graphError(404, 'ResourceNotFound', `The requested user '${userKey}' is invalid.`, call.ids);
+    if (user.outsideAccessPolicy) return extensionError(403, ACCESS_POLICY_MESSAGE);
+    if (user.mailbox !== 'exchangeOnline') return extensionError(404, MAILBOX_NOT_ENABLED_MESSAGE);
     if (folder !== undefined && folder.toLowerCase() !== 'inbox' && folder !== user.inboxFolderId) {
       return graphError(
         404,
@@ -689,31 +805,27 @@ export class GraphApi {
 
   // ---- users and mail ---------------------------------------------------------------------------
 
-  /** GET /users/{id | userPrincipalName}. Needs User.Read.All (or similar) application permission. */
-  private getUser(call: GraphCall, key: string): SimResponse {
-    if (!hasRole(call.claims, USER_ROLES)) {
-      return graphError(
-        403,
-        'Authorization_RequestDenied',
-        'Insufficient privileges to complete the operation.',
-        call.ids,
-      );
-    }
-    const user = this.o.directory.findUser(call.claims.tid, key);
-    if (!user) {
-      return graphError(
-        404,
-        'Request_ResourceNotFound',
-        `Resource '${key}' does not exist or one of its queried reference-property objects are not present.`,
-        call.ids,
-      );
-    }
+  private directoryDenied(call: GraphCall): SimResponse {
+    return graphError(403, 'Authorization_RequestDenied', DIRECTORY_DENIED_MESSAGE, call.ids);
+  }
+
+  private directoryNotFound(call: GraphCall, key: string): SimResponse {
+    return graphError(
+      404,
+      'Request_ResourceNotFound',
+      `Resource '${key}' does not exist or one of its queried reference-property objects are not present.`,
+      call.ids,
+    );
+  }
+
+  /** Every property of the user the simulator knows; `$select` picks from it. */
+  private userJson(user: User): Record<string, unknown> {
     const [given, ...rest] = user.displayName.split(' ');
-    const full: Record<string, unknown> = {
+    return {
       id: user.id,
       displayName: user.displayName,
       mail: user.mail,
-      userPrincipalName: user.mail,
+      userPrincipalName: user.userPrincipalName,
       givenName: given ?? null,
       surname: rest.join(' ') || null,
       jobTitle: null,
@@ -721,9 +833,30 @@ export class GraphApi {
       officeLocation: null,
       preferredLanguage: 'en-US',
       businessPhones: [],
+      accountEnabled: user.accountEnabled,
+      // Graph: true for objects synced from on-premises AD (a hybrid mailbox user), null for cloud-only.
+      onPremisesSyncEnabled: user.mailbox === 'onPremises' ? true : null,
+      assignedLicenses: user.mailbox === 'exchangeOnline' ? [{ disabledPlans: [], skuId: E3_SKU }] : [],
+      proxyAddresses: [`SMTP:${user.mail}`],
     };
-    const selected = applySelect(full, call.query.get('$select'), USER_PROPERTIES, 'microsoft.graph.user');
-    if (typeof selected === 'string') return graphError(400, 'BadRequest', selected, call.ids);
+  }
+
+  /** The user as a collection member: `$select` applied, else Graph's default properties. */
+  private selectUser(user: User, select: string | null): Record<string, unknown> | string {
+    const all = this.userJson(user);
+    if (select === null || select.trim() === '') {
+      return Object.fromEntries(USER_DEFAULT_PROPERTIES.map((p) => [p, all[p]]));
+    }
+    return applySelect(all, select, USER_PROPERTIES, 'microsoft.graph.user');
+  }
+
+  /** GET /users/{id | userPrincipalName}. Needs User.Read.All (or similar) application permission. */
+  private getUser(call: GraphCall, key: string): SimResponse {
+    if (!this.hasRole(call, USER_ROLES)) return this.directoryDenied(call);
+    const user = this.o.directory.findUser(call.claims.tid, key);
+    if (!user) return this.directoryNotFound(call, key);
+    const selected = this.selectUser(user, call.query.get('$select'));
+    if (typeof selected === 'string') return graphError(400, 'Request_BadRequest', selected, call.ids);
     return graphOk(
       200,
       { '@odata.context': `${this.o.graphBaseUrl}/$metadata#users/$entity`, ...selected },
@@ -731,19 +864,122 @@ export class GraphApi {
     );
   }
 
-  /** Resolves the mailbox and folder of a mail route, or the Graph error. */
-  private mailbox(call: GraphCall, key: string, folder: string | undefined): { user: User } | SimResponse {
-    if (!hasRole(call.claims, MAIL_ROLES)) {
+  /** `$top` / `$skiptoken` of a directory collection: offset and page size, or the 400. */
+  private directoryPage(call: GraphCall): { offset: number; top: number } | SimResponse {
+    const top = call.query.has('$top')
+      ? Number(call.query.get('$top'))
+      : (preferredPageSize(call.headers.prefer) ?? DIRECTORY_PAGE);
+    if (!Number.isInteger(top) || top < 1 || top > MAX_DIRECTORY_TOP) {
       return graphError(
-        403,
-        'ErrorAccessDenied',
-        'Access is denied. Check credentials and try again.',
+        400,
+        'Request_BadRequest',
+        `Invalid page size specified: '${call.query.get('$top') ?? top}'. Must be between 1 and ${MAX_DIRECTORY_TOP} inclusive.`,
         call.ids,
       );
     }
+    const skipToken = call.query.get('$skiptoken');
+    const offset = skipToken ? Number.parseInt(Buffer.from(skipToken, 'base64url').toString('utf8'), 10) : 0;
+    if (!Number.isInteger(offset) || offset < 0)
+      return graphError(400, 'Request_BadRequest', 'Invalid $skiptoken.', call.ids);
+    return { offset, top };
+  }
+
+  /** The nextLink of a directory page: the same query with a `$skiptoken` (which hides `$top`). */
+  private directoryNextLink(call: GraphCall, offset: number): string {
+    const next = new URLSearchParams(call.query);
+    next.set('$skiptoken', Buffer.from(String(offset)).toString('base64url'));
+    return `${this.o.graphBaseUrl}${call.path}?${next.toString()}`;
+  }
+
+  /**
+   * Parses the `$filter` of GET /users: `mail eq '..'`, `userPrincipalName eq '..'`, `id eq '..'`
+   * and `proxyAddresses/any(x:x eq 'smtp:..')`, joined by `or`. Graph rule: string comparison on
+   * these is case-insensitive. Returns a predicate, or the unsupported clause.
+   */
+  private userFilter(filter: string): ((u: User) => boolean) | { unsupported: string } {
+    const clauses = filter.split(/\s+or\s+/i);
+    const tests: ((u: User) => boolean)[] = [];
+    for (const clause of clauses) {
+      const text = clause
+        .trim()
+        .replace(/^\((.*)\)$/, '$1')
+        .trim();
+      const simple = /^(mail|userPrincipalName|id)\s+eq\s+'((?:[^']|'')*)'$/i.exec(text);
+      if (simple?.[1] && simple[2] !== undefined) {
+        const prop = simple[1].toLowerCase();
+        const value = simple[2].replace(/''/g, "'").toLowerCase();
+        tests.push((u) =>
+          prop === 'mail' ? u.mail === value : prop === 'id' ? u.id === value : u.userPrincipalName === value,
+        );
+        continue;
+      }
+      const any = /^proxyAddresses\/any\(\s*(\w+)\s*:\s*\1\s+eq\s+'((?:[^']|'')*)'\s*\)$/i.exec(text);
+      if (any?.[2] !== undefined) {
+        const value = any[2].replace(/''/g, "'").toLowerCase();
+        tests.push((u) => `smtp:${u.mail}` === value);
+        continue;
+      }
+      const prop = /^([\w/]+)/.exec(text)?.[1] ?? text;
+      return { unsupported: prop };
+    }
+    return (u) => tests.some((t) => t(u));
+  }
+
+  /** GET /users: `$filter` (see userFilter), `$select`, `$top` (default 100, ≤ 999), nextLink paging. */
+  private listUsers(call: GraphCall): SimResponse {
+    if (!this.hasRole(call, USER_ROLES)) return this.directoryDenied(call);
+    const tenant = this.o.directory.tenants.get(call.claims.tid);
+    const page = this.directoryPage(call);
+    if ('status' in page) return page;
+    let users = [...(tenant?.users.values() ?? [])];
+    const filter = call.query.get('$filter');
+    if (filter !== null && filter.trim() !== '') {
+      const predicate = this.userFilter(filter);
+      if (typeof predicate !== 'function') {
+        return graphError(
+          400,
+          'Request_UnsupportedQuery',
+          `Unsupported or invalid query filter clause specified for property '${predicate.unsupported}' of resource 'User'.`,
+          call.ids,
+        );
+      }
+      users = users.filter(predicate);
+    }
+    const value: Record<string, unknown>[] = [];
+    for (const user of users.slice(page.offset, page.offset + page.top)) {
+      const json = this.selectUser(user, call.query.get('$select'));
+      if (typeof json === 'string') return graphError(400, 'Request_BadRequest', json, call.ids);
+      value.push(json);
+    }
+    const body: Record<string, unknown> = {
+      '@odata.context': `${this.o.graphBaseUrl}/$metadata#users`,
+      value,
+    };
+    if (page.offset + page.top < users.length)
+      body['@odata.nextLink'] = this.directoryNextLink(call, page.offset + page.top);
+    return graphOk(200, body, call.ids);
+  }
+
+  /** Resolves the mailbox and folder of a mail route, or the Graph error. */
+  private mailbox(
+    call: GraphCall,
+    key: string,
+    folder: string | undefined,
+    roles: string[] = MAIL_ROLES,
+  ): { user: User } | SimResponse {
+    // Graph rule: consent missing and outside the access policy are both 403 ErrorAccessDenied;
+    // only the message tells them apart ("Access is denied..." vs "Access to OData is disabled...").
+    if (!this.hasRole(call, roles))
+      return graphError(403, 'ErrorAccessDenied', MAIL_ACCESS_DENIED_MESSAGE, call.ids);
     const user = this.o.directory.findUser(call.claims.tid, key);
     if (!user)
       return graphError(404, 'ErrorInvalidUser', `The requested user '${key}' is invalid.`, call.ids);
+    if (user.outsideAccessPolicy)
+      return graphError(403, 'ErrorAccessDenied', ACCESS_POLICY_MESSAGE, call.ids);
+    // Graph rule: a hybrid mailbox still on Exchange Server, or a user without an Exchange Online
+    // licence, has no mailbox the REST API can reach.
+    if (user.mailbox !== 'exchangeOnline')
+      return graphError(404, 'MailboxNotEnabledForRESTAPI', MAILBOX_NOT_ENABLED_MESSAGE, call.ids);
     if (folder !== undefined && folder.toLowerCase() !== 'inbox' && folder !== user.inboxFolderId) {
       return graphError(
         404,
@@ -1013,6 +1249,325 @@ export class GraphApi {
       ? { 'Preference-Applied': `odata.maxpagesize=${headerPageSize}` }
       : {};
     return graphOk(200, body, call.ids, headers);
+  }
+
+  /**
+   * POST /users/{id}/sendMail. Graph rules: needs Mail.Send (403 ErrorAccessDenied), the sender
+   * needs an Exchange Online mailbox; 202 Accepted with no body. Recipients with an Exchange Online
+   * mailbox in the simulator get the message in their Inbox (and their subscribers a notification);
+   * any other address is accepted and dropped (external mail).
+   */
+  private sendMail(call: GraphCall, key: string): SimResponse {
+    const mb = this.mailbox(call, key, undefined, SEND_ROLES);
+    if (!('user' in mb)) return mb;
+    const body = call.body;
+    if (!isObject(body))
+      return graphError(400, 'BadRequest', 'Empty Payload. JSON content expected.', call.ids);
+    const message = body.message;
+    if (!isObject(message))
+      return graphError(
+        400,
+        'ErrorInvalidParameter',
+        "The value of the parameter 'Message' is empty.",
+        call.ids,
+      );
+    const addresses: string[] = [];
+    for (const field of ['toRecipients', 'ccRecipients', 'bccRecipients']) {
+      const list = message[field];
+      if (list === undefined || list === null) continue;
+      if (!Array.isArray(list))
+        return graphError(
+          400,
+          'ErrorInvalidRecipients',
+          `${field} must be an array of recipients.`,
+          call.ids,
+        );
+      for (const r of list as unknown[]) {
+        const address = isObject(r) && isObject(r.emailAddress) ? r.emailAddress.address : undefined;
+        if (typeof address !== 'string' || !/^[^@\s]+@[^@\s]+$/.test(address)) {
+          return graphError(
+            400,
+            'ErrorInvalidRecipients',
+            "At least one recipient isn't valid., A message can't be sent because it contains no recipients.",
+            call.ids,
+          );
+        }
+        addresses.push(address.toLowerCase());
+      }
+    }
+    if (addresses.length === 0) {
+      return graphError(
+        400,
+        'ErrorInvalidRecipients',
+        "At least one recipient isn't valid., A message can't be sent because it contains no recipients.",
+        call.ids,
+      );
+    }
+    const sender = mb.user;
+    const subject = typeof message.subject === 'string' ? message.subject : '';
+    const content =
+      isObject(message.body) && typeof message.body.content === 'string' ? message.body.content : '';
+    for (const address of new Set(addresses)) {
+      const recipient = this.o.directory.findUserAnywhere(address);
+      if (!recipient || recipient.mailbox !== 'exchangeOnline') continue;
+      this.o.deliverMail(recipient, {
+        subject,
+        bodyPreview: content.replace(/<[^>]*>/g, '').slice(0, 255),
+        from: { name: sender.displayName, address: sender.mail },
+      });
+    }
+    return graphOk(202, undefined, call.ids);
+  }
+
+  // ---- groups -----------------------------------------------------------------------------------
+
+  /** Graph rule: directory delta tokens live 7 days; afterwards the app must resync from scratch. */
+  expireGroupDeltaTokens(): void {
+    for (const token of [...this.groupDeltaTokens.keys(), ...this.groupSkipTokens.keys()])
+      this.expiredGroupTokens.add(token);
+    this.groupDeltaTokens.clear();
+    this.groupSkipTokens.clear();
+  }
+
+  private findGroup(call: GraphCall, id: string): Group | undefined {
+    return this.o.directory.tenants.get(call.claims.tid)?.groups.get(id.toLowerCase());
+  }
+
+  private groupJson(group: Group): Record<string, unknown> {
+    return {
+      id: group.id,
+      displayName: group.displayName,
+      description: group.description,
+      mail: null,
+      mailEnabled: false,
+      securityEnabled: true,
+      groupTypes: [],
+    };
+  }
+
+  /** GET /groups/{id}: GroupMember.Read.All (or Group/Directory.Read.All); 404 Request_ResourceNotFound. */
+  private getGroup(call: GraphCall, id: string): SimResponse {
+    if (!this.hasRole(call, GROUP_ROLES)) return this.directoryDenied(call);
+    const group = this.findGroup(call, id);
+    if (!group) return this.directoryNotFound(call, id);
+    const json = applySelect(
+      this.groupJson(group),
+      call.query.get('$select'),
+      GROUP_PROPERTIES,
+      'microsoft.graph.group',
+    );
+    if (typeof json === 'string') return graphError(400, 'Request_BadRequest', json, call.ids);
+    return graphOk(
+      200,
+      { '@odata.context': `${this.o.graphBaseUrl}/$metadata#groups/$entity`, ...json },
+      call.ids,
+    );
+  }
+
+  /** GET /groups/{id}/members: user objects (`@odata.type` #microsoft.graph.user), `$select`, paged. */
+  private listGroupMembers(call: GraphCall, id: string): SimResponse {
+    if (!this.hasRole(call, GROUP_ROLES)) return this.directoryDenied(call);
+    const group = this.findGroup(call, id);
+    if (!group) return this.directoryNotFound(call, id);
+    const page = this.directoryPage(call);
+    if ('status' in page) return page;
+    const members = [...group.members];
+    const value: Record<string, unknown>[] = [];
+    for (const memberId of members.slice(page.offset, page.offset + page.top)) {
+      const user = this.o.directory.findUser(group.tenantId, memberId);
+      if (!user) continue;
+      const json = this.selectUser(user, call.query.get('$select'));
+      if (typeof json === 'string') return graphError(400, 'Request_BadRequest', json, call.ids);
+      value.push({ '@odata.type': '#microsoft.graph.user', ...json });
+    }
+    const body: Record<string, unknown> = {
+      '@odata.context': `${this.o.graphBaseUrl}/$metadata#directoryObjects`,
+      value,
+    };
+    if (page.offset + page.top < members.length)
+      body['@odata.nextLink'] = this.directoryNextLink(call, page.offset + page.top);
+    return graphOk(200, body, call.ids);
+  }
+
+  /** Membership-tracking units of one delta round, and the membership it leaves behind. */
+  private groupDeltaUnits(
+    tenant: Tenant | undefined,
+    base: GroupDeltaState,
+  ): { units: GroupDeltaUnit[]; nextSnapshot: Map<string, string[]> } {
+    const units: GroupDeltaUnit[] = [];
+    const nextSnapshot = new Map<string, string[]>();
+    const scope = base.groupIds ?? [
+      ...new Set([...(tenant?.groups.keys() ?? []), ...(base.snapshot?.keys() ?? [])]),
+    ];
+    const tracksMembers = base.select === null || base.select.includes('members');
+    for (const groupId of scope) {
+      const group = tenant?.groups.get(groupId);
+      const previous = base.snapshot?.get(groupId);
+      if (!group) {
+        if (previous !== undefined) units.push({ groupId, removedGroup: true, member: null });
+        continue;
+      }
+      const now = [...group.members];
+      nextSnapshot.set(groupId, now);
+      if (previous === undefined) {
+        // Initial round (or a group created since): the whole group, every member as added.
+        if (!tracksMembers || now.length === 0) units.push({ groupId, removedGroup: false, member: null });
+        else
+          for (const id of now) units.push({ groupId, removedGroup: false, member: { id, removed: false } });
+        continue;
+      }
+      if (!tracksMembers) continue;
+      const before = new Set(previous);
+      const after = new Set(now);
+      for (const id of previous)
+        if (!after.has(id)) units.push({ groupId, removedGroup: false, member: { id, removed: true } });
+      for (const id of now)
+        if (!before.has(id)) units.push({ groupId, removedGroup: false, member: { id, removed: false } });
+    }
+    return { units, nextSnapshot };
+  }
+
+  /**
+   * GET /groups/delta (GroupMember.Read.All). Graph rules: `$filter=id eq '{id}'` (several joined
+   * by `or`) narrows it to given groups; `$select=members` (or no `$select`) adds `members@delta`:
+   * `{ "@odata.type": "#microsoft.graph.user", id }` per member, and on later rounds only the
+   * changes, a removed member carrying `"@removed": { "reason": "deleted" }`; a deleted group comes
+   * back as `{ id, "@removed": { "reason": "changed" } }`. Pages (Prefer: odata.maxpagesize,
+   * default 100 member entries) are linked by `@odata.nextLink`; a large group's members are split
+   * over several pages, the group object repeated on each; the last page carries
+   * `@odata.deltaLink`, which returns only what changed since. Query parameters only on the first
+   * call (they stick to the tokens). Group property changes are not tracked by the simulator.
+   */
+  private groupsDelta(call: GraphCall): SimResponse {
+    if (!this.hasRole(call, GROUP_ROLES)) return this.directoryDenied(call);
+    const tenant = this.o.directory.tenants.get(call.claims.tid);
+    const headerPageSize = preferredPageSize(call.headers.prefer);
+    const skipToken = call.query.get('$skiptoken');
+    const deltaToken = call.query.get('$deltatoken');
+    const badToken = () =>
+      this.expiredGroupTokens.has(skipToken ?? deltaToken ?? '')
+        ? graphError(
+            410,
+            'resyncRequired',
+            'The delta token is no longer valid: restart the synchronization without a $deltatoken (full resync).',
+            call.ids,
+          )
+        : graphError(
+            400,
+            'Request_BadRequest',
+            'Badly formed or expired token. Restart the synchronization without a $deltatoken.',
+            call.ids,
+          );
+
+    let round: GroupSkipState;
+    if (skipToken !== null) {
+      const state = this.groupSkipTokens.get(skipToken);
+      if (!state || state.tenantId !== call.claims.tid) return badToken();
+      round = { ...state, pageSize: headerPageSize ?? state.pageSize };
+    } else {
+      let base: GroupDeltaState;
+      if (deltaToken !== null) {
+        const state = this.groupDeltaTokens.get(deltaToken);
+        if (!state || state.tenantId !== call.claims.tid) return badToken();
+        base = state;
+      } else {
+        let groupIds: string[] | null = null;
+        const filter = call.query.get('$filter');
+        if (filter !== null && filter.trim() !== '') {
+          groupIds = [];
+          for (const clause of filter.split(/\s+or\s+/i)) {
+            const match = /^\s*\(?\s*id\s+eq\s+'([0-9a-fA-F-]{36})'\s*\)?\s*$/.exec(clause);
+            if (!match?.[1]) {
+              return graphError(
+                400,
+                'Request_UnsupportedQuery',
+                "Unsupported query. Only $filter=id eq '{id}' (joined by 'or') is supported on groups delta.",
+                call.ids,
+              );
+            }
+            groupIds.push(match[1].toLowerCase());
+          }
+          if (groupIds.length > 50) {
+            return graphError(
+              400,
+              'Request_UnsupportedQuery',
+              'A $filter can name at most 50 ids.',
+              call.ids,
+            );
+          }
+        }
+        let select: string[] | null = null;
+        const rawSelect = call.query.get('$select');
+        if (rawSelect !== null && rawSelect.trim() !== '') {
+          select = [];
+          for (const name of rawSelect
+            .split(',')
+            .map((n) => n.trim())
+            .filter(Boolean)) {
+            const match = [...GROUP_PROPERTIES, 'members'].find(
+              (p) => p.toLowerCase() === name.toLowerCase(),
+            );
+            if (!match) {
+              return graphError(
+                400,
+                'Request_BadRequest',
+                `Could not find a property named '${name}' on type 'microsoft.graph.group'.`,
+                call.ids,
+              );
+            }
+            select.push(match);
+          }
+        }
+        base = { tenantId: call.claims.tid, groupIds, select, snapshot: undefined };
+      }
+      const { units, nextSnapshot } = this.groupDeltaUnits(tenant, base);
+      round = { ...base, units, offset: 0, pageSize: headerPageSize ?? GROUP_DELTA_PAGE, nextSnapshot };
+    }
+
+    const value: Record<string, unknown>[] = [];
+    let current: Record<string, unknown> | undefined;
+    let currentId: string | undefined;
+    for (const unit of round.units.slice(round.offset, round.offset + round.pageSize)) {
+      if (current === undefined || currentId !== unit.groupId) {
+        const group = tenant?.groups.get(unit.groupId);
+        if (unit.removedGroup || !group) {
+          current = { id: unit.groupId, '@removed': { reason: 'changed' } };
+        } else {
+          const all = this.groupJson(group);
+          const props = round.select ? round.select.filter((p) => p !== 'members') : GROUP_PROPERTIES;
+          current = Object.fromEntries(['id', ...props.filter((p) => p !== 'id')].map((p) => [p, all[p]]));
+        }
+        currentId = unit.groupId;
+        value.push(current);
+      }
+      if (unit.member) {
+        const list = (current['members@delta'] ??= []) as Record<string, unknown>[];
+        list.push({
+          '@odata.type': '#microsoft.graph.user',
+          id: unit.member.id,
+          ...(unit.member.removed ? { '@removed': { reason: 'deleted' } } : {}),
+        });
+      }
+    }
+    const body: Record<string, unknown> = {
+      '@odata.context': `${this.o.graphBaseUrl}/$metadata#groups`,
+      value,
+    };
+    const nextOffset = round.offset + round.pageSize;
+    const token = randomBytes(24).toString('base64url');
+    if (nextOffset < round.units.length) {
+      this.groupSkipTokens.set(token, { ...round, offset: nextOffset });
+      body['@odata.nextLink'] = `${this.o.graphBaseUrl}/groups/delta?$skiptoken=${token}`;
+    } else {
+      this.groupDeltaTokens.set(token, {
+        tenantId: round.tenantId,
+        groupIds: round.groupIds,
+        select: round.select,
+        snapshot: round.nextSnapshot,
+      });
+      body['@odata.deltaLink'] = `${this.o.graphBaseUrl}/groups/delta?$deltatoken=${token}`;
+    }
+    return graphOk(200, body, call.ids);
   }
 
   // ---- $batch -----------------------------------------------------------------------------------

@@ -28,6 +28,13 @@
  * sim.faults.setSubscriptionWriteBudget(tenantId, 5);           // writes per app per 20 s
  * sim.expireDeltaTokens(userId);                                // old delta links → 410
  * sim.subscriptions(); sim.notifications(); sim.stats();
+ *
+ * const big = await startGraphSimulator({ seed: true, generatedUsers: 200 }); // see demo.ts generatedUser
+ * sim.setUserFlags('user0001@contoso.example', { mailbox: 'onPremises' });   // or 'none', outsideAccessPolicy
+ * sim.setPermissions(DEMO_TENANT.tenantId, DEMO_TENANT.clientId, ['User.Read.All']); // consent missing
+ * const groupId = sim.addGroup(DEMO_TENANT.tenantId, { displayName: 'Mobile', members: [mail] });
+ * sim.addGroupMembers(groupId, [mail2]); sim.removeGroupMembers(groupId, [mail]);
+ * expect(sim.subscriptionCounts().duplicates).toBe(0);
  * await sim.stop();
  * ```
  *
@@ -39,11 +46,33 @@
  *   10,080-minute cap, clientState ≤ 128, get/list (paged)/renew/delete, 404 when gone, expiry,
  *   per-app-per-tenant write budget (429 + Retry-After), 1,000 per mailbox.
  * - Mail: users, messages with `$select`, Inbox folder, message list, Inbox delta with pages,
- *   deltaLink reuse, `$filter=receivedDateTime ge`, 410 after `expireDeltaTokens`.
+ *   deltaLink reuse, `$filter=receivedDateTime ge`, 410 after `expireDeltaTokens`;
+ *   `POST /users/{id}/sendMail` (Mail.Send, 202) delivering to simulated Inboxes (→ notifications).
+ * - Mailbox states (per user; generated users have a documented share of each):
+ *   healthy; on premises → 404 MailboxNotEnabledForRESTAPI "The mailbox is either inactive,
+ *   soft-deleted, or is hosted on-premise."; no mailbox (unlicensed) → the same 404 (Graph does not
+ *   tell them apart there; `onPremisesSyncEnabled` / `assignedLicenses` on the user do); outside
+ *   the application access policy → 403 ErrorAccessDenied "Access to OData is disabled: [RAOP] :
+ *   Blocked by tenant configured AppOnly AccessPolicy settings."; subscription creation wraps
+ *   these as ExtensionError "Operation: Create; Exception: [Status Code: NotFound|Forbidden;
+ *   Reason: <message>]".
+ * - Permissions (default Mail.Read, User.Read.All, GroupMember.Read.All, Mail.Send): without a mail
+ *   permission 403 ErrorAccessDenied "Access is denied. Check credentials and try again." (create:
+ *   ExtensionError with that reason); without User.Read.All / GroupMember.Read.All 403
+ *   Authorization_RequestDenied "Insufficient privileges to complete the operation."; without
+ *   Mail.Send, sendMail 403 ErrorAccessDenied. Applied at once unless `permissionsFrom: 'token'`.
+ * - Directory: `GET /users/{id|upn}` and `GET /users` with `$select`, `$top`, nextLink and
+ *   `$filter` on mail / userPrincipalName / id / `proxyAddresses/any(x:x eq 'smtp:..')` (joined by
+ *   `or`); 404 Request_ResourceNotFound. Groups: `GET /groups/{id}`, `/groups/{id}/members`, and
+ *   the membership delta apps get: `GET /groups/delta?$filter=id eq '{id}'&$select=members`
+ *   (`members@delta`, removed members with `@removed: { reason: 'deleted' }`, pages, deltaLink;
+ *   410 resyncRequired after `expireGroupDeltaTokens`). `/groups/{id}/members/delta` is not a Graph
+ *   route (400 like any unknown segment).
  * - `$batch` (≤ 20, per-member status and 429s), fault injection, latency, Outlook per-mailbox
  *   limits (4 concurrent, 10,000 / 10 min).
  * - Change notifications and lifecycle events POSTed with Graph's retry-with-backoff (duplicates).
- * Not simulated: rich notifications (`includeResourceData`, 400), updated/deleted change
+ * Not simulated: group property changes in /groups/delta (membership only), nested groups,
+ * per-app access policies (the simulated policy covers every app), rich notifications (`includeResourceData`, 400), updated/deleted change
  * notifications (accepted as changeType but never sent), folders other than the Inbox, message
  * updates/deletes, user (delegated) tokens, other Graph resources, `dependsOn` ordering.
  * Deliberate deviation: notification URLs may be plain http on loopback hosts (Graph wants https).
@@ -51,7 +80,14 @@
  * A small unauthenticated control surface (loopback only) serves the local runner and manual tests:
  * `GET /_simulator/health`, `GET /_simulator/subscriptions`, `GET /_simulator/stats`,
  * `GET /_simulator/ca.pem`, `POST /_simulator/mail` `{ user, subject?, from?, bodyPreview?, ... }`,
- * `POST /_simulator/lifecycle` `{ subscriptionId, event }`.
+ * `POST /_simulator/lifecycle` `{ subscriptionId, event }`, `GET /_simulator/subscription-counts`,
+ * `POST /_simulator/users` `{ mail, id?, displayName?, mailbox?, outsideAccessPolicy?,
+ * accountEnabled?, tenantId? }` (201), `GET` / `PATCH /_simulator/users/{id|mail}` (flags),
+ * `PUT /_simulator/permissions` `{ roles, clientId?, tenantId? }`, `POST /_simulator/groups`
+ * `{ displayName, members?, id?, description?, tenantId? }` (201), `POST
+ * /_simulator/groups/{id}/members` `{ members }`, `DELETE /_simulator/groups/{id}/members/{user}`,
+ * `DELETE /_simulator/groups/{id}` (204). tenantId / clientId default to DEMO_TENANT's; bad input
+ * 400 (nothing changed), unknown user or group 404.
  */
 import { createHash, generateKeyPairSync, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -67,7 +103,7 @@ import {
   issueServerCertificate,
   type CertificateAuthority,
 } from './certs.js';
-import { DEMO_TENANT } from './demo.js';
+import { DEMO_TENANT, generatedUsers } from './demo.js';
 import { jwks, openIdConfiguration, tokenEndpoint, verifyAccessToken, type EntraContext } from './entra.js';
 import { FaultInjector, type GraphSimulatorFaults } from './faults.js';
 import {
@@ -88,10 +124,25 @@ import {
   writeResponse,
   type SimResponse,
 } from './http.js';
-import { Directory, type MessageInput, type StoredMessage } from './model.js';
+import {
+  Directory,
+  type MailboxLocation,
+  type MessageInput,
+  type StoredMessage,
+  type User,
+  type UserFlags,
+} from './model.js';
 import { Notifier, type OutboundAttempt } from './notifier.js';
 
-export { DEMO_TENANT } from './demo.js';
+export { DEMO_TENANT, generatedUser, generatedUsers, type GeneratedUser } from './demo.js';
+export type { MailboxLocation, UserFlags } from './model.js';
+export { DEFAULT_APP_ROLES } from './model.js';
+export {
+  ACCESS_POLICY_MESSAGE,
+  DIRECTORY_DENIED_MESSAGE,
+  MAIL_ACCESS_DENIED_MESSAGE,
+  MAILBOX_NOT_ENABLED_MESSAGE,
+} from './graph-api.js';
 export {
   createCertificateAuthority,
   createClientCertificate,
@@ -125,6 +176,41 @@ export interface GraphSimulatorOptions {
   ca?: CertificateAuthority;
   /** Answer 409 to a duplicate subscription (same app, resource, changeType, URL). Default false. */
   duplicateSubscriptionConflict?: boolean;
+  /** With `seed`: add this many generated users to DEMO_TENANT (see demo.ts generatedUser for
+   * ids, addresses and which of them are on premises, outside the access policy, unlicensed). */
+  generatedUsers?: number;
+  /** Where permission checks read the app's roles: 'grant' (default; a consent change applies at
+   * once) or 'token' (Graph's behaviour: only tokens issued after the change see it). */
+  permissionsFrom?: 'grant' | 'token';
+}
+
+/** A user as the control surface shows it. */
+export interface UserView {
+  id: string;
+  tenantId: string;
+  mail: string;
+  userPrincipalName: string;
+  displayName: string;
+  accountEnabled: boolean;
+  mailbox: MailboxLocation;
+  outsideAccessPolicy: boolean;
+}
+
+/** Live subscriptions counted per mailbox, for "no duplicates" assertions. */
+export interface SubscriptionCounts {
+  /** userId → live subscriptions on that mailbox (all apps). */
+  byUser: Record<string, number>;
+  /** One row per (app, mailbox, resource scope, changeType), with how many subscriptions share it. */
+  byResource: {
+    applicationId: string;
+    userId: string;
+    /** Normalised: `users/{userId}/mailFolders('Inbox')/messages` or `users/{userId}/messages`. */
+    resource: string;
+    changeType: string;
+    count: number;
+  }[];
+  /** Sum over byResource of (count - 1): 0 when no mailbox has two subscriptions for the same thing. */
+  duplicates: number;
 }
 
 export interface GraphSimulatorStats {
@@ -175,7 +261,25 @@ export interface GraphSimulator {
       displayName?: string;
     },
   ): void;
-  addUser(tenantId: string, u: { id: string; mail: string; displayName?: string }): void;
+  /** Adds a user (UPN = mail); flags default to a healthy Exchange Online mailbox. */
+  addUser(tenantId: string, u: { id: string; mail: string } & UserFlags): void;
+  /** Changes a user's state: mailbox location, access policy, account enabled, display name. */
+  setUserFlags(userIdOrMail: string, flags: UserFlags): UserView;
+  user(userIdOrMail: string): UserView;
+  /** Replaces the app's granted application permissions (the `roles` of its tokens). */
+  setPermissions(tenantId: string, clientId: string, roles: string[]): void;
+  /** Creates a security group; members by user id or mail. Returns the group id. */
+  addGroup(
+    tenantId: string,
+    g: { id?: string; displayName: string; description?: string; members?: string[] },
+  ): string;
+  addGroupMembers(groupId: string, members: string[]): void;
+  removeGroupMembers(groupId: string, members: string[]): void;
+  deleteGroup(groupId: string): void;
+  /** Every issued /groups/delta token answers 410 resyncRequired from now on (7-day expiry). */
+  expireGroupDeltaTokens(): void;
+  /** Live subscriptions per mailbox and per (app, mailbox, resource): assert 0 duplicates. */
+  subscriptionCounts(): SubscriptionCounts;
   /**
    * Stores a message in the user's Inbox, then POSTs a `created` change notification to every
    * live matching subscription (one POST per notificationUrl, carrying all its items), retried
@@ -205,6 +309,31 @@ export interface GraphSimulator {
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
+
+const MAILBOX_LOCATIONS: MailboxLocation[] = ['exchangeOnline', 'onPremises', 'none'];
+
+/** UserFlags from untrusted JSON (the control surface), or what is wrong with them. */
+function userFlagsFrom(input: Record<string, unknown>): UserFlags | string {
+  const flags: UserFlags = {};
+  if (input.displayName !== undefined) {
+    if (typeof input.displayName !== 'string') return 'displayName must be a string';
+    flags.displayName = input.displayName;
+  }
+  if (input.accountEnabled !== undefined) {
+    if (typeof input.accountEnabled !== 'boolean') return 'accountEnabled must be a boolean';
+    flags.accountEnabled = input.accountEnabled;
+  }
+  if (input.outsideAccessPolicy !== undefined) {
+    if (typeof input.outsideAccessPolicy !== 'boolean') return 'outsideAccessPolicy must be a boolean';
+    flags.outsideAccessPolicy = input.outsideAccessPolicy;
+  }
+  if (input.mailbox !== undefined) {
+    if (!MAILBOX_LOCATIONS.includes(input.mailbox as MailboxLocation))
+      return `mailbox must be one of ${MAILBOX_LOCATIONS.join(', ')}`;
+    flags.mailbox = input.mailbox as MailboxLocation;
+  }
+  return flags;
+}
 
 /** A MessageInput from untrusted JSON (the control surface): wrong types are dropped. */
 function messageInputFrom(input: Record<string, unknown>): MessageInput {
@@ -316,6 +445,11 @@ export async function startGraphSimulator(options: GraphSimulatorOptions = {}): 
     handshakeTimeoutMs: options.handshakeTimeoutMs ?? 10_000,
     duplicateSubscriptionConflict: options.duplicateSubscriptionConflict ?? false,
     stats: graphStats,
+    permissionsFrom: options.permissionsFrom ?? 'grant',
+    // Late-bound: `sim` is defined below, and sendMail runs only once the server is serving.
+    deliverMail: (user, m) => {
+      sim.deliverMail(user.id, m);
+    },
   });
   const sweep = setInterval(() => api.sweepExpired(), 1000);
   sweep.unref();
@@ -453,6 +587,9 @@ export async function startGraphSimulator(options: GraphSimulatorOptions = {}): 
     if (method === 'GET' && route === '/health') return json(200, { status: 'ok', url, graphBaseUrl });
     if (method === 'GET' && route === '/subscriptions') return json(200, { value: sim.subscriptions() });
     if (method === 'GET' && route === '/stats') return json(200, sim.stats());
+    if (method === 'GET' && route === '/subscription-counts') return json(200, sim.subscriptionCounts());
+    const directoryRoute = await handleDirectoryControl(req, method, route, json);
+    if (directoryRoute) return directoryRoute;
     if (method === 'GET' && route === '/ca.pem') {
       return { status: 200, headers: { 'Content-Type': 'application/x-pem-file' }, body: ca.certPem };
     }
@@ -491,6 +628,96 @@ export async function startGraphSimulator(options: GraphSimulatorOptions = {}): 
     return json(404, { error: `no control route ${method} ${rawPath}` });
   }
 
+  /**
+   * Control calls for the directory: users and their flags, the app's permissions, groups.
+   * `tenantId` and `clientId` default to DEMO_TENANT's. Errors: 400 bad input, 404 unknown object.
+   */
+  async function handleDirectoryControl(
+    req: IncomingMessage,
+    method: string,
+    route: string,
+    json: (status: number, body: unknown) => SimResponse,
+  ): Promise<SimResponse | undefined> {
+    const segments = route.split('/').filter(Boolean).map(decodeURIComponent);
+    const [kind, id, sub, subId] = segments;
+    if (kind !== 'users' && kind !== 'groups' && kind !== 'permissions') return undefined;
+    let input: Record<string, unknown> = {};
+    if (method === 'POST' || method === 'PATCH' || method === 'PUT') {
+      try {
+        const parsed = JSON.parse((await readBody(req, 64 * 1024)).toString('utf8')) as unknown;
+        if (!isObject(parsed)) return json(400, { error: 'body must be a JSON object' });
+        input = parsed;
+      } catch {
+        return json(400, { error: 'body must be JSON' });
+      }
+    }
+    const tenantId = typeof input.tenantId === 'string' ? input.tenantId : DEMO_TENANT.tenantId;
+    const stringList = (v: unknown): string[] | undefined =>
+      Array.isArray(v) && v.every((x) => typeof x === 'string') ? v : undefined;
+    try {
+      if (kind === 'permissions' && id === undefined && method === 'PUT') {
+        const roles = stringList(input.roles);
+        if (!roles) return json(400, { error: 'roles (array of permission names) is required' });
+        const clientId = typeof input.clientId === 'string' ? input.clientId : DEMO_TENANT.clientId;
+        sim.setPermissions(tenantId, clientId, roles);
+        return json(200, { tenantId, clientId, roles });
+      }
+      if (kind === 'users' && id === undefined && method === 'POST') {
+        if (typeof input.mail !== 'string') return json(400, { error: 'mail is required' });
+        const flags = userFlagsFrom(input);
+        if (typeof flags === 'string') return json(400, { error: flags });
+        const userId = typeof input.id === 'string' ? input.id : randomUUID();
+        sim.addUser(tenantId, { id: userId, mail: input.mail, ...flags });
+        return json(201, sim.user(userId));
+      }
+      if (kind === 'users' && id !== undefined && sub === undefined) {
+        if (!directory.findUserAnywhere(id)) return json(404, { error: `unknown user '${id}'` });
+        if (method === 'GET') return json(200, sim.user(id));
+        if (method === 'PATCH') {
+          const flags = userFlagsFrom(input);
+          if (typeof flags === 'string') return json(400, { error: flags });
+          return json(200, sim.setUserFlags(id, flags));
+        }
+      }
+      if (kind === 'groups' && id === undefined && method === 'POST') {
+        if (typeof input.displayName !== 'string') return json(400, { error: 'displayName is required' });
+        const members = input.members === undefined ? [] : stringList(input.members);
+        if (!members) return json(400, { error: 'members must be an array of user ids or mails' });
+        const groupId = sim.addGroup(tenantId, {
+          ...(typeof input.id === 'string' ? { id: input.id } : {}),
+          displayName: input.displayName,
+          ...(typeof input.description === 'string' ? { description: input.description } : {}),
+          members,
+        });
+        return json(201, { id: groupId, displayName: input.displayName, members: groupMembers(groupId) });
+      }
+      if (kind === 'groups' && id !== undefined) {
+        if (!directory.findGroupAnywhere(id)) return json(404, { error: `unknown group '${id}'` });
+        if (sub === undefined && method === 'DELETE') {
+          sim.deleteGroup(id);
+          return { status: 204, headers: {} };
+        }
+        if (sub === 'members' && subId === undefined && method === 'POST') {
+          const members = stringList(input.members);
+          if (!members) return json(400, { error: 'members (array of user ids or mails) is required' });
+          sim.addGroupMembers(id, members);
+          return json(200, { id, members: groupMembers(id) });
+        }
+        if (sub === 'members' && subId !== undefined && method === 'DELETE') {
+          sim.removeGroupMembers(id, [subId]);
+          return { status: 204, headers: {} };
+        }
+      }
+    } catch (err) {
+      return json(400, { error: err instanceof Error ? err.message : String(err) });
+    }
+    return undefined;
+  }
+
+  const groupMembers = (groupId: string): string[] => [
+    ...(directory.findGroupAnywhere(groupId)?.members ?? []),
+  ];
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     counters.requests += 1;
     const rawUrl = req.url ?? '/';
@@ -520,6 +747,22 @@ export async function startGraphSimulator(options: GraphSimulatorOptions = {}): 
   });
 
   // ---- programmatic API ---------------------------------------------------------------------
+
+  const userView = (u: User): UserView => ({
+    id: u.id,
+    tenantId: u.tenantId,
+    mail: u.mail,
+    userPrincipalName: u.userPrincipalName,
+    displayName: u.displayName,
+    accountEnabled: u.accountEnabled,
+    mailbox: u.mailbox,
+    outsideAccessPolicy: u.outsideAccessPolicy,
+  });
+  const requireGroup = (groupId: string) => {
+    const group = directory.findGroupAnywhere(groupId);
+    if (!group) throw new Error(`graph-sim: unknown group '${groupId}'`);
+    return group;
+  };
 
   const requireUser = (userIdOrMail: string) => {
     const user = directory.findUserAnywhere(userIdOrMail);
@@ -559,8 +802,65 @@ export async function startGraphSimulator(options: GraphSimulatorOptions = {}): 
     addUser: (tenantId, u) => {
       directory.addUser(tenantId, u);
     },
+    setUserFlags: (userIdOrMail, flags) => {
+      const user = requireUser(userIdOrMail);
+      directory.setUserFlags(user, flags);
+      return userView(user);
+    },
+    user: (userIdOrMail) => userView(requireUser(userIdOrMail)),
+    setPermissions: (tenantId, clientId, roles) => {
+      const app = directory.requireTenant(tenantId).apps.get(clientId.toLowerCase());
+      if (!app) throw new Error(`graph-sim: unknown application '${clientId}' in tenant ${tenantId}`);
+      app.roles = [...roles];
+    },
+    addGroup: (tenantId, g) => directory.addGroup(tenantId, g).id,
+    addGroupMembers: (groupId, members) => {
+      directory.addGroupMembers(requireGroup(groupId), members);
+    },
+    removeGroupMembers: (groupId, members) => {
+      directory.removeGroupMembers(requireGroup(groupId), members);
+    },
+    deleteGroup: (groupId) => {
+      const group = requireGroup(groupId);
+      directory.tenants.get(group.tenantId)?.groups.delete(group.id);
+    },
+    expireGroupDeltaTokens: () => {
+      api.expireGroupDeltaTokens();
+    },
+    subscriptionCounts: () => {
+      api.sweepExpired();
+      const byUser: Record<string, number> = {};
+      const rows = new Map<string, SubscriptionCounts['byResource'][number]>();
+      for (const sub of api.subscriptions.values()) {
+        byUser[sub.userId] = (byUser[sub.userId] ?? 0) + 1;
+        const resource =
+          sub.scope === 'inbox'
+            ? `users/${sub.userId}/mailFolders('Inbox')/messages`
+            : `users/${sub.userId}/messages`;
+        const changeType = sub.changeType
+          .split(',')
+          .map((c) => c.trim())
+          .sort()
+          .join(',');
+        const key = `${sub.applicationId}|${resource}|${changeType}`;
+        const row = rows.get(key) ?? {
+          applicationId: sub.applicationId,
+          userId: sub.userId,
+          resource,
+          changeType,
+          count: 0,
+        };
+        row.count += 1;
+        rows.set(key, row);
+      }
+      const byResource = [...rows.values()];
+      return { byUser, byResource, duplicates: byResource.reduce((n, r) => n + r.count - 1, 0) };
+    },
     deliverMail: (userIdOrMail, m = {}) => {
       const user = requireUser(userIdOrMail);
+      // Mail for a mailbox Exchange Online does not host never reaches the simulated store.
+      if (user.mailbox !== 'exchangeOnline')
+        throw new Error(`graph-sim: user '${userIdOrMail}' has no Exchange Online mailbox (${user.mailbox})`);
       const message = directory.storeMessage(user, m);
       const resource = messageNotificationResource(user.id, message.id);
       // Graph rule: one POST may carry several notifications; group per notificationUrl.
@@ -651,6 +951,19 @@ export async function startGraphSimulator(options: GraphSimulatorOptions = {}): 
       displayName: 'Mail push (local demo)',
     });
     for (const u of DEMO_TENANT.users) sim.addUser(DEMO_TENANT.tenantId, u);
+    for (const g of generatedUsers(options.generatedUsers ?? 0)) {
+      sim.addUser(DEMO_TENANT.tenantId, {
+        id: g.id,
+        mail: g.mail,
+        displayName: g.displayName,
+        mailbox: g.mailbox,
+        outsideAccessPolicy: g.outsideAccessPolicy,
+        accountEnabled: g.accountEnabled,
+      });
+    }
+  } else if (options.generatedUsers) {
+    await sim.stop();
+    throw new Error('startGraphSimulator: generatedUsers needs seed: true (they join DEMO_TENANT)');
   }
   return sim;
 }

@@ -50,11 +50,36 @@ export interface StoredMessage {
   conversationId: string;
 }
 
+/**
+ * Where the user's mailbox lives. Graph rule: only Exchange Online mailboxes are served by the mail
+ * and subscription APIs; a hybrid user whose mailbox is on an Exchange server ('onPremises') and a
+ * user without a mailbox (no Exchange Online licence: 'none') both answer 404
+ * MailboxNotEnabledForRESTAPI. The directory object tells them apart: `onPremisesSyncEnabled`
+ * is true for the hybrid user, `assignedLicenses` is empty for the unlicensed one.
+ */
+export type MailboxLocation = 'exchangeOnline' | 'onPremises' | 'none';
+
+/** Per-user states the control plane must handle; every flag defaults to a healthy mailbox. */
+export interface UserFlags {
+  displayName?: string;
+  accountEnabled?: boolean;
+  mailbox?: MailboxLocation;
+  /** Outside the tenant's application access policy (Exchange `New-ApplicationAccessPolicy`
+   * RestrictAccess): mail routes answer 403 ErrorAccessDenied "Access to OData is disabled". The
+   * simulated policy applies to every app of the tenant. */
+  outsideAccessPolicy?: boolean;
+}
+
 export interface User {
   id: string;
   tenantId: string;
   mail: string;
+  /** Equal to `mail` (the usual Exchange Online setup; lookups accept either). */
+  userPrincipalName: string;
   displayName: string;
+  accountEnabled: boolean;
+  mailbox: MailboxLocation;
+  outsideAccessPolicy: boolean;
   inboxFolderId: string;
   messages: StoredMessage[];
   nextSeq: number;
@@ -62,12 +87,27 @@ export interface User {
   deltaGeneration: number;
 }
 
+export interface Group {
+  id: string;
+  tenantId: string;
+  displayName: string;
+  description: string | null;
+  /** Member user ids in the order they were added. */
+  members: Set<string>;
+}
+
 export interface Tenant {
   id: string;
   domains: string[];
   apps: Map<string, App>;
   users: Map<string, User>;
+  /** Users by lower-cased mail / UPN. */
+  usersByMail: Map<string, User>;
+  groups: Map<string, Group>;
 }
+
+/** The application permissions a new app is granted (admin consent) unless told otherwise. */
+export const DEFAULT_APP_ROLES = ['Mail.Read', 'User.Read.All', 'GroupMember.Read.All', 'Mail.Send'];
 
 const sha256 = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
 
@@ -92,7 +132,14 @@ export class Directory {
       for (const d of domains) if (!existing.domains.includes(d)) existing.domains.push(d);
       return existing;
     }
-    const tenant: Tenant = { id, domains, apps: new Map(), users: new Map() };
+    const tenant: Tenant = {
+      id,
+      domains,
+      apps: new Map(),
+      users: new Map(),
+      usersByMail: new Map(),
+      groups: new Map(),
+    };
     this.tenants.set(id, tenant);
     return tenant;
   }
@@ -136,11 +183,11 @@ export class Directory {
         servicePrincipalId: randomUUID(),
         secretHashes: [],
         certificates: [],
-        roles: app.roles ?? ['Mail.Read', 'User.Read.All'],
+        roles: [...(app.roles ?? DEFAULT_APP_ROLES)],
       };
       tenant.apps.set(clientId, registered);
     } else if (app.roles) {
-      registered.roles = app.roles;
+      registered.roles = [...app.roles];
     }
     if (app.secret !== undefined) registered.secretHashes.push(sha256(app.secret));
     if (app.certificatePem !== undefined) {
@@ -157,29 +204,41 @@ export class Directory {
     return registered;
   }
 
-  addUser(tenantId: string, u: { id: string; mail: string; displayName?: string }): User {
+  addUser(tenantId: string, u: { id: string; mail: string } & UserFlags): User {
     const tenant = this.requireTenant(tenantId);
     if (!GUID.test(u.id)) throw new Error(`addUser: id must be a GUID, got '${u.id}'`);
     const id = u.id.toLowerCase();
     const mail = u.mail.toLowerCase();
+    if (!/^[^@\s]+@[^@\s]+$/.test(mail)) throw new Error(`addUser: mail must be an address, got '${u.mail}'`);
     for (const t of this.tenants.values()) {
-      for (const other of t.users.values()) {
-        if (other.id === id) throw new Error(`addUser: user id ${id} already exists`);
-        if (other.mail === mail) throw new Error(`addUser: mail ${mail} already exists`);
-      }
+      if (t.users.has(id)) throw new Error(`addUser: user id ${id} already exists`);
+      if (t.usersByMail.has(mail)) throw new Error(`addUser: mail ${mail} already exists`);
     }
     const user: User = {
       id,
       tenantId: tenant.id,
       mail,
+      userPrincipalName: mail,
       displayName: u.displayName ?? mail.split('@')[0] ?? mail,
+      accountEnabled: u.accountEnabled ?? true,
+      mailbox: u.mailbox ?? 'exchangeOnline',
+      outsideAccessPolicy: u.outsideAccessPolicy ?? false,
       inboxFolderId: outlookId('folder', `${id}/inbox`),
       messages: [],
       nextSeq: 1,
       deltaGeneration: 1,
     };
     tenant.users.set(id, user);
+    tenant.usersByMail.set(mail, user);
     return user;
+  }
+
+  /** Changes a user's state (mailbox location, access policy, account, name) in place. */
+  setUserFlags(user: User, flags: UserFlags): void {
+    if (flags.displayName !== undefined) user.displayName = flags.displayName;
+    if (flags.accountEnabled !== undefined) user.accountEnabled = flags.accountEnabled;
+    if (flags.mailbox !== undefined) user.mailbox = flags.mailbox;
+    if (flags.outsideAccessPolicy !== undefined) user.outsideAccessPolicy = flags.outsideAccessPolicy;
   }
 
   /** A user of `tenantId` by id or mail / UPN (Graph accepts both in `/users/{id|userPrincipalName}`). */
@@ -187,10 +246,7 @@ export class Directory {
     const tenant = this.tenants.get(tenantId.toLowerCase());
     if (!tenant) return undefined;
     const key = idOrMail.toLowerCase();
-    const byId = tenant.users.get(key);
-    if (byId) return byId;
-    for (const user of tenant.users.values()) if (user.mail === key) return user;
-    return undefined;
+    return tenant.users.get(key) ?? tenant.usersByMail.get(key);
   }
 
   /** Any tenant's user by id or mail (ids and mails are unique across the simulator). */
@@ -200,6 +256,56 @@ export class Directory {
       if (user) return user;
     }
     return undefined;
+  }
+
+  addGroup(
+    tenantId: string,
+    g: { id?: string; displayName: string; description?: string; members?: string[] },
+  ): Group {
+    const tenant = this.requireTenant(tenantId);
+    const id = (g.id ?? randomUUID()).toLowerCase();
+    if (!GUID.test(id)) throw new Error(`addGroup: id must be a GUID, got '${g.id}'`);
+    for (const t of this.tenants.values())
+      if (t.groups.has(id)) throw new Error(`addGroup: group id ${id} already exists`);
+    // Resolve members first: a bad member list must not leave a half-made group behind.
+    const members = (g.members ?? []).map((m) => this.requireMember(tenant.id, m));
+    const group: Group = {
+      id,
+      tenantId: tenant.id,
+      displayName: g.displayName,
+      description: g.description ?? null,
+      members: new Set(),
+    };
+    for (const user of members) group.members.add(user.id);
+    tenant.groups.set(id, group);
+    return group;
+  }
+
+  findGroupAnywhere(id: string): Group | undefined {
+    for (const tenant of this.tenants.values()) {
+      const group = tenant.groups.get(id.toLowerCase());
+      if (group) return group;
+    }
+    return undefined;
+  }
+
+  /** Adds members by user id or mail (users of the group's tenant); unknown users throw, nothing added. */
+  addGroupMembers(group: Group, members: string[]): void {
+    const users = members.map((m) => this.requireMember(group.tenantId, m));
+    for (const user of users) group.members.add(user.id);
+  }
+
+  private requireMember(tenantId: string, idOrMail: string): User {
+    const user = this.findUser(tenantId, idOrMail);
+    if (!user) throw new Error(`unknown user '${idOrMail}' in tenant ${tenantId}`);
+    return user;
+  }
+
+  removeGroupMembers(group: Group, members: string[]): void {
+    for (const m of members) {
+      const user = this.findUser(group.tenantId, m);
+      group.members.delete(user?.id ?? m.toLowerCase());
+    }
   }
 
   storeMessage(user: User, m: MessageInput = {}): StoredMessage {
