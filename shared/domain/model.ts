@@ -1,6 +1,10 @@
 /**
  * The records and messages the service passes between its parts. Pure types: no SDK imports.
  */
+import type { MailboxFailure, MailboxState } from './enrolment/states.js';
+
+/** How a mailbox came to be enrolled. */
+export type EnrolmentSource = 'api' | 'import' | 'group' | 'device' | 'demo';
 
 /** How a mailbox is served today. EWS mailboxes are migrated to Graph by the maintenance timer. */
 export type MailboxTransport = 'ews' | 'graph';
@@ -27,6 +31,26 @@ export interface MailboxRecord {
   deltaLink?: string;
   /** Last completed resync (ISO); a full resync never looks further back than the resync window. */
   lastResyncAt?: string;
+  /** Control-plane state (shared/domain/enrolment/states.ts); rows from before states derive it. */
+  state?: MailboxState;
+  /** Why Graph work last failed (code); the words are FAILURE_TEXT[failure]. */
+  failure?: MailboxFailure;
+  /** Graph's answer to the last failed attempt (code and message; never a secret). */
+  lastError?: string;
+  /** Failed attempts counted towards the maximum (429s and outages do not count). */
+  attempts?: number;
+  /** When the current attempt started (ISO); left behind by a run that crashed mid-attempt. */
+  attemptStartedAt?: string;
+  /** RowKey of the mailbox's entry in the work queue, while it has one. */
+  workKey?: string;
+  /** When it moved from EWS to Graph (ISO). */
+  migratedAt?: string;
+  /** User principal name, as Graph resolved it. */
+  userPrincipalName?: string;
+  /** How it was enrolled. */
+  source?: EnrolmentSource;
+  /** Entra groups that enrolled it (comma-separated ids). */
+  groups?: string;
   createdAt: string;
   updatedAt: string;
   /** Opaque concurrency token from the store; required for updates. */

@@ -8,6 +8,7 @@ import type {
 } from './model.js';
 
 export type { PushPlatform };
+import type { GraphWorkFailure, MailboxState } from './enrolment/states.js';
 
 /** Point read of a subscription by Graph subscription id (the webhook's only lookup). */
 export interface SubscriptionLookup {
@@ -30,6 +31,89 @@ export interface MailboxStore {
   insertMailbox(record: MailboxRecord): Promise<MailboxRecord>;
   updateMailbox(record: MailboxRecord): Promise<MailboxRecord>;
   deleteMailbox(email: string, etag?: string): Promise<void>;
+}
+
+/** The operators' paged view of the mailboxes (a scan: never on a timer path). */
+export interface MailboxQuery {
+  state?: MailboxState;
+  transport?: MailboxRecord['transport'];
+  /** Addresses starting with this. */
+  prefix?: string;
+  continuationToken?: string;
+  pageSize?: number;
+}
+
+export interface MailboxPage {
+  mailboxes: MailboxRecord[];
+  /** Present when there is more. */
+  continuationToken?: string;
+}
+
+export interface MailboxListing {
+  listMailboxes(query?: MailboxQuery): Promise<MailboxPage>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Control plane (shared/domain/enrolment, shared/admin). Adapters: shared/store/work-queue-store.ts,
+// shared/store/control-store.ts, shared/graph/adapters.ts (GraphDirectory).
+// ---------------------------------------------------------------------------------------------
+
+/** `create`: a pending mailbox needs its subscription; `migrate`: an EWS mailbox waits for the switch. */
+export type WorkKind = 'create' | 'migrate';
+
+export interface WorkItem {
+  kind: WorkKind;
+  /** The RowKey: due time, then enrolment order, then the address (see workKeyFor). */
+  key: string;
+  email: string;
+  /** Epoch ms from which it may be worked on. */
+  dueAt: number;
+}
+
+/**
+ * The work queue: one partition per kind, rows ordered by due time, so the next batch is a
+ * single-partition range read however many mailboxes there are.
+ */
+export interface WorkQueuePort {
+  /** Up to `limit` items due at `now`, oldest first. */
+  due(kind: WorkKind, now: number, limit: number): Promise<WorkItem[]>;
+  /** Inserts or replaces items (batched by the adapter). */
+  put(items: readonly WorkItem[]): Promise<void>;
+  /** Missing is not an error. */
+  remove(kind: WorkKind, key: string): Promise<void>;
+  /** Items in a kind's partition (for progress; a count of one partition, paged). */
+  count(kind: WorkKind): Promise<number>;
+}
+
+/** Small named documents the control plane keeps (the migration switch, group delta links, run reports). */
+export interface ControlStorePort {
+  get<T>(name: string): Promise<{ value: T; etag: string } | undefined>;
+  /** Writes; with `etag`, only if unchanged (ConcurrencyError otherwise). */
+  put<T>(name: string, value: T, etag?: string): Promise<void>;
+}
+
+/** A user as Graph resolved it. */
+export interface DirectoryUser {
+  id: string;
+  mail: string | undefined;
+  userPrincipalName: string;
+  /** Synced from on-premises AD (a hybrid user; its mailbox may be on-premises). */
+  onPremisesSyncEnabled: boolean;
+  /** Has any licence assigned. */
+  licensed: boolean;
+}
+
+/** Graph as the control plane needs it. Failures are thrown; `classify` reads them. */
+export interface MailboxDirectoryPort {
+  /** By address (UPN or primary SMTP); undefined when no such user. */
+  resolveUser(tenantId: string, email: string): Promise<DirectoryUser | undefined>;
+  /** Reads the Inbox folder: proves Mail.Read, the access policy and that the mailbox is in Exchange Online. */
+  checkInbox(tenantId: string, userId: string): Promise<void>;
+  /** Our subscriptions on this user's Inbox (after a crash mid-creation). */
+  findSubscriptions(tenantId: string, userId: string, notificationUrl: string): Promise<string[]>;
+  deleteSubscription(tenantId: string, subscriptionId: string): Promise<void>;
+  /** What a thrown failure means for the mailbox, given the user when known. */
+  classify(error: unknown, user?: DirectoryUser): GraphWorkFailure;
 }
 
 /** The `mail-notifications` queue. Resolves only once every message is durably accepted. */

@@ -4,12 +4,26 @@
  * renewal engine's `$batch`, and the processor's message read.
  */
 import type { MailMessage } from '../domain/model.js';
-import type { MessageSource } from '../domain/ports.js';
+import type { GraphWorkFailure } from '../domain/enrolment/states.js';
+import type { DirectoryUser, MailboxDirectoryPort, MessageSource } from '../domain/ports.js';
+import { ValidationError } from '../errors.js';
 import type { SubscriptionGraphPort } from '../domain/subscription-lifecycle.js';
 import { syncInboxDelta } from './delta.js';
-import { forbiddenReason, isGraphRequestError } from './errors.js';
+import {
+  FORBIDDEN_ACCESS_POLICY,
+  FORBIDDEN_SUBSCRIPTION_LIMIT,
+  forbiddenReason,
+  hasGraphStatus,
+  isGraphRequestError,
+  isRecord,
+} from './errors.js';
 import { DEFAULT_MESSAGE_SELECT, getMessage } from './messages.js';
-import { GraphSubscriptions, type RenewalItem, type RenewalResult } from './subscriptions.js';
+import {
+  GraphSubscriptions,
+  inboxMessagesResource,
+  type RenewalItem,
+  type RenewalResult,
+} from './subscriptions.js';
 import type { TenantGraphClients } from './tenants.js';
 
 /** The subscription lifecycle's Graph port. */
@@ -87,4 +101,124 @@ export class GraphMessageSource implements MessageSource {
   getMessage(tenantId: string, userId: string, messageId: string): Promise<MailMessage | undefined> {
     return getMessage(this.clients.forTenant(tenantId), userId, messageId, this.select);
   }
+}
+
+/**
+ * The control plane's Graph port: resolve a user, prove we can read the Inbox, find our
+ * subscriptions on a user after a crash, and say what a failure means for the mailbox.
+ */
+export class GraphDirectory implements MailboxDirectoryPort {
+  constructor(private readonly clients: TenantGraphClients) {}
+
+  async resolveUser(tenantId: string, email: string): Promise<DirectoryUser | undefined> {
+    const client = this.clients.forTenant(tenantId);
+    const select = '$select=id,mail,userPrincipalName,onPremisesSyncEnabled,assignedLicenses';
+    try {
+      // GET /users/{upn} resolves a UPN; a primary SMTP address that differs from it needs $filter.
+      return toDirectoryUser(
+        await client.request({ method: 'GET', path: `/users/${encodeURIComponent(email)}?${select}` }),
+      );
+    } catch (error) {
+      if (!hasGraphStatus(error, 404)) throw error;
+    }
+    const quoted = email.replace(/'/g, "''");
+    const found = await client.request({
+      method: 'GET',
+      path: `/users?$filter=${encodeURIComponent(`mail eq '${quoted}'`)}&${select}`,
+    });
+    const first = isRecord(found) && Array.isArray(found.value) ? (found.value as unknown[])[0] : undefined;
+    return first === undefined ? undefined : toDirectoryUser(first);
+  }
+
+  async checkInbox(tenantId: string, userId: string): Promise<void> {
+    await this.clients
+      .forTenant(tenantId)
+      .request({
+        method: 'GET',
+        path: `/users/${encodeURIComponent(userId)}/mailFolders('Inbox')?$select=id`,
+      });
+  }
+
+  async findSubscriptions(tenantId: string, userId: string, notificationUrl: string): Promise<string[]> {
+    // GET /subscriptions has no $filter: page through this app's subscriptions (only after a crash).
+    const all = await new GraphSubscriptions(this.clients.forTenant(tenantId)).list();
+    const resource = inboxMessagesResource(userId).toLowerCase();
+    return all
+      .filter((s) => s.notificationUrl === notificationUrl && normaliseResource(s.resource) === resource)
+      .map((s) => s.id);
+  }
+
+  async deleteSubscription(tenantId: string, subscriptionId: string): Promise<void> {
+    await new GraphSubscriptions(this.clients.forTenant(tenantId)).delete(subscriptionId);
+  }
+
+  classify(error: unknown, user?: DirectoryUser): GraphWorkFailure {
+    return classifyMailboxFailure(error, user);
+  }
+}
+
+/** `Users/{id}/mailFolders('Inbox')/messages` and `/users/{id}/mailfolders('inbox')/messages` are one resource. */
+function normaliseResource(resource: string): string {
+  return resource.replace(/^\//, '').toLowerCase();
+}
+
+function toDirectoryUser(body: unknown): DirectoryUser {
+  if (!isRecord(body) || typeof body.id !== 'string')
+    throw new ValidationError('Graph returned a user without an id');
+  return {
+    id: body.id,
+    mail: typeof body.mail === 'string' ? body.mail : undefined,
+    userPrincipalName: typeof body.userPrincipalName === 'string' ? body.userPrincipalName : body.id,
+    onPremisesSyncEnabled: body.onPremisesSyncEnabled === true,
+    licensed: Array.isArray(body.assignedLicenses) ? body.assignedLicenses.length > 0 : true,
+  };
+}
+
+const MAILBOX_NOT_IN_CLOUD = /MailboxNotEnabledForRESTAPI|inactive, soft-deleted, or is hosted on-premise/i;
+
+/**
+ * What a Graph failure means for a mailbox, in the control plane's words. Graph answers an
+ * on-premises mailbox and a user without an Exchange Online mailbox alike (404
+ * MailboxNotEnabledForRESTAPI, wrapped in an ExtensionError on POST /subscriptions); the user's
+ * directory entry tells them apart: a user synced from on-premises AD → on-premises mailbox.
+ */
+export function classifyMailboxFailure(error: unknown, user?: DirectoryUser): GraphWorkFailure {
+  if (!isGraphRequestError(error)) {
+    const detail = error instanceof Error ? error.message : String(error);
+    return { kind: 'failed', failure: 'graph_error', detail: truncateDetail(detail) };
+  }
+  const detail = truncateDetail(
+    `${error.operation}: ${error.status} ${error.graphCode ?? ''} ${error.graphMessage ?? ''}`.trim(),
+  );
+  if (error.retryable) return { kind: 'throttled', retryAfterMs: error.retryAfterMs ?? 60_000, detail };
+  const text = `${error.graphCode ?? ''} ${error.graphMessage ?? ''}`;
+  if (MAILBOX_NOT_IN_CLOUD.test(text)) {
+    const onPremises = user ? user.onPremisesSyncEnabled && user.licensed : false;
+    return { kind: 'failed', failure: onPremises ? 'on_premises' : 'no_mailbox', detail };
+  }
+  if (
+    error.status === 404 &&
+    /Request_ResourceNotFound|ResourceNotFound/i.test(text) &&
+    /\/users/i.test(error.operation)
+  ) {
+    return { kind: 'failed', failure: 'user_not_found', detail };
+  }
+  if (error.status === 403 || /Authorization_RequestDenied|ErrorAccessDenied/i.test(text)) {
+    const reason = forbiddenReason({ ...error, status: 403 });
+    const failure =
+      reason === FORBIDDEN_ACCESS_POLICY
+        ? 'access_policy'
+        : reason === FORBIDDEN_SUBSCRIPTION_LIMIT
+          ? 'subscription_limit'
+          : 'consent_missing';
+    return { kind: 'failed', failure, detail };
+  }
+  if (/validation request|notification endpoint|handshake/i.test(text))
+    return { kind: 'failed', failure: 'handshake_failed', detail };
+  return { kind: 'failed', failure: 'graph_error', detail };
+}
+
+function truncateDetail(text: string): string {
+  const flat = text.replace(/\s+/g, ' ').trim();
+  return flat.length > 500 ? `${flat.slice(0, 500)}…` : flat;
 }

@@ -1,16 +1,29 @@
 /** Mailboxes table: PartitionKey = lower-cased SMTP address, RowKey = ''. */
 import type { TableClient } from '@azure/data-tables';
-import type { MailboxRecord, MailboxTransport, PrivacyMode } from '../domain/model.js';
-import type { MailboxStore } from '../domain/ports.js';
+import type { EnrolmentSource, MailboxRecord, MailboxTransport, PrivacyMode } from '../domain/model.js';
+import { MAILBOX_FAILURES, MAILBOX_STATES } from '../domain/enrolment/states.js';
+import type { MailboxPage, MailboxQuery, MailboxStore } from '../domain/ports.js';
 import { ValidationError } from '../errors.js';
 import { definedProperties, optionalString, requireOneOf, requireString } from './entity.js';
 import { normaliseEmail } from './keys.js';
 import { PointTable, type PointTableCodec } from './point-table.js';
+import { odata } from '@azure/data-tables';
+import { mailboxStateOf } from '../domain/enrolment/states.js';
 
 export const MAILBOXES_TABLE_SUFFIX = 'mailboxes';
 
 const TRANSPORTS: readonly MailboxTransport[] = ['ews', 'graph'];
 const PRIVACY_MODES: readonly PrivacyMode[] = ['full', 'subject', 'minimal'];
+const SOURCES: readonly EnrolmentSource[] = ['api', 'import', 'group', 'device', 'demo'];
+/** Optional string properties stored as they are. */
+const OPTIONAL_STRINGS = [
+  'lastError',
+  'attemptStartedAt',
+  'workKey',
+  'migratedAt',
+  'userPrincipalName',
+  'groups',
+] as const;
 
 const mailboxCodec: PointTableCodec<MailboxRecord> = {
   kind: 'mailbox',
@@ -34,6 +47,18 @@ const mailboxCodec: PointTableCodec<MailboxRecord> = {
         subscriptionError: optionalString(record.subscriptionError, 'subscriptionError', what),
         deltaLink: optionalString(record.deltaLink, 'deltaLink', what),
         lastResyncAt: optionalString(record.lastResyncAt, 'lastResyncAt', what),
+        state:
+          record.state === undefined ? undefined : requireOneOf(record.state, MAILBOX_STATES, 'state', what),
+        failure:
+          record.failure === undefined
+            ? undefined
+            : requireOneOf(record.failure, MAILBOX_FAILURES, 'failure', what),
+        attempts: record.attempts === undefined ? undefined : String(record.attempts),
+        source:
+          record.source === undefined ? undefined : requireOneOf(record.source, SOURCES, 'source', what),
+        ...Object.fromEntries(
+          OPTIONAL_STRINGS.map((name) => [name, optionalString(record[name], name, what)]),
+        ),
         createdAt: requireString(record.createdAt, 'createdAt', what),
         updatedAt: requireString(record.updatedAt, 'updatedAt', what),
       }),
@@ -60,6 +85,18 @@ const mailboxCodec: PointTableCodec<MailboxRecord> = {
     if (deltaLink !== undefined) record.deltaLink = deltaLink;
     const lastResyncAt = e.optionalString('lastResyncAt');
     if (lastResyncAt !== undefined) record.lastResyncAt = lastResyncAt;
+    const state = e.optionalOneOf('state', MAILBOX_STATES);
+    if (state !== undefined) record.state = state;
+    const failure = e.optionalOneOf('failure', MAILBOX_FAILURES);
+    if (failure !== undefined) record.failure = failure;
+    const attempts = e.optionalString('attempts');
+    if (attempts !== undefined) record.attempts = Number(attempts) || 0;
+    const source = e.optionalOneOf('source', SOURCES);
+    if (source !== undefined) record.source = source;
+    for (const name of OPTIONAL_STRINGS) {
+      const value = e.optionalString(name);
+      if (value !== undefined) record[name] = value;
+    }
     return record;
   },
 };
@@ -93,5 +130,35 @@ export class TableMailboxStore implements MailboxStore {
   /** Deletes (conditionally if `etag` is given). Missing is not an error. */
   deleteMailbox(email: string, etag?: string): Promise<void> {
     return this.table.delete(email, etag);
+  }
+
+  /**
+   * One page of mailboxes in address order, for operators (admin reads may scan; no timer path
+   * calls this). A prefix is a PartitionKey range; state and transport filter on the server.
+   * Rows from before states existed have no `state`: a state filter then falls back to what the
+   * row implies (checked here, on the page).
+   */
+  async listMailboxes(query: MailboxQuery = {}): Promise<MailboxPage> {
+    const conditions: string[] = [];
+    if (query.prefix) {
+      const prefix = normaliseEmail(query.prefix);
+      conditions.push(odata`PartitionKey ge ${prefix}`, odata`PartitionKey lt ${`${prefix}\uffff`}`);
+    }
+    if (query.transport) conditions.push(odata`transport eq ${query.transport}`);
+    const pageSize = Math.min(Math.max(query.pageSize ?? 100, 1), 1000);
+    const pages = this.table.client
+      .listEntities<Record<string, unknown>>({
+        queryOptions: conditions.length > 0 ? { filter: conditions.join(' and ') } : {},
+      })
+      .byPage({
+        maxPageSize: pageSize,
+        ...(query.continuationToken ? { continuationToken: query.continuationToken } : {}),
+      });
+    const page = await pages.next();
+    if (page.done) return { mailboxes: [] };
+    let mailboxes = page.value.map((entity) => this.table.fromStored(entity));
+    if (query.state) mailboxes = mailboxes.filter((m) => mailboxStateOf(m) === query.state);
+    const next = page.value.continuationToken;
+    return { mailboxes, ...(next ? { continuationToken: next } : {}) };
   }
 }

@@ -107,6 +107,11 @@ export class PointTable<R extends { etag?: string }> {
     return etag;
   }
 
+  /** A record from an entity a query returned (its PartitionKey is the key). */
+  fromStored(entity: Record<string, unknown>): R {
+    return this.read(String(entity['partitionKey']), entity);
+  }
+
   private read(key: string, entity: Record<string, unknown>): R {
     return this.codec.fromEntity(key, new EntityReader(entity, this.label(key)));
   }
