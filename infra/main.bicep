@@ -193,12 +193,10 @@ param logAnalyticsDailyCapGb int = -1
 @description('E-mail address that receives alerts; empty: no action group.')
 param alertEmail string = ''
 
-@description('Application Insights availability test locations (ids of the deployment\'s cloud).')
+@description('Application Insights availability test locations (ids of the deployment\'s cloud; each costs a test run every 5 minutes). The alert fires when 2 fail.')
 param availabilityTestLocations string[] = [
   'emea-nl-ams-azr'
-  'emea-gb-db3-azr'
   'us-va-ash-azr'
-  'us-ca-sjc-azr'
   'apac-sg-sin-azr'
 ]
 
