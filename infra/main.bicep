@@ -114,6 +114,31 @@ param migrationBatchSize int = 50
 @description('NCRONTAB (six fields, with seconds) for the subscription-maintenance timer.')
 param maintenanceSchedule string = '0 */5 * * * *'
 
+// Operator tunables: the defaults are the app's own (test/unit/infra checks), so a deployment
+// changes nothing until an operator sets one; each provision writes them all again.
+@allowed(['debug', 'info', 'warn', 'error'])
+@description('LOG_LEVEL of the app.')
+param logLevel string = 'info'
+
+@allowed(['full', 'subject', 'minimal'])
+@description('DEFAULT_PRIVACY_MODE: what a push shows for mailboxes without their own mode.')
+param defaultPrivacyMode string = 'subject'
+
+@minValue(40)
+@maxValue(1000)
+@description('SUBSCRIPTION_WRITES_PER_20_SECONDS: the renewal timer\'s share of Graph\'s per-tenant subscription write limit.')
+param subscriptionWritesPer20Seconds int = 600
+
+@minValue(2)
+@maxValue(72)
+@description('RENEWAL_WINDOW_HOURS: renew subscriptions that expire within this many hours.')
+param renewalWindowHours int = 24
+
+@minValue(2)
+@maxValue(90)
+@description('DELIVERY_RECORD_RETENTION_DAYS: days the duplicate-suppression records are kept.')
+param deliveryRecordRetentionDays int = 7
+
 @minValue(40)
 @maxValue(1000)
 @description('Flex Consumption scale-out limit (instances, app-wide).')
@@ -427,6 +452,11 @@ module api './modules/function-app.bicep' = {
     tableNamePrefix: tableNamePrefix
     migrationBatchSize: migrationBatchSize
     maintenanceSchedule: maintenanceSchedule
+    logLevel: logLevel
+    defaultPrivacyMode: defaultPrivacyMode
+    subscriptionWritesPer20Seconds: subscriptionWritesPer20Seconds
+    renewalWindowHours: renewalWindowHours
+    deliveryRecordRetentionDays: deliveryRecordRetentionDays
     maximumInstanceCount: maximumInstanceCount
     alwaysReadyHttpInstances: alwaysReadyHttpInstances
     httpPerInstanceConcurrency: httpPerInstanceConcurrency

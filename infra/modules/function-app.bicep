@@ -46,6 +46,13 @@ param graphCloud string
 param tableNamePrefix string
 param migrationBatchSize int
 param maintenanceSchedule string
+@allowed(['debug', 'info', 'warn', 'error'])
+param logLevel string
+@allowed(['full', 'subject', 'minimal'])
+param defaultPrivacyMode string
+param subscriptionWritesPer20Seconds int
+param renewalWindowHours int
+param deliveryRecordRetentionDays int
 @description('MaxDeliveryCount of the notification queue (NOTIFICATION_MAX_DELIVERY_COUNT).')
 param notificationMaxDeliveryCount int
 
@@ -232,6 +239,11 @@ var baseAppSettings = {
 
   MIGRATION_BATCH_SIZE: string(migrationBatchSize)
   MAINTENANCE_SCHEDULE: maintenanceSchedule
+  SUBSCRIPTION_WRITES_PER_20_SECONDS: string(subscriptionWritesPer20Seconds)
+  RENEWAL_WINDOW_HOURS: string(renewalWindowHours)
+  DELIVERY_RECORD_RETENTION_DAYS: string(deliveryRecordRetentionDays)
+  DEFAULT_PRIVACY_MODE: defaultPrivacyMode
+  LOG_LEVEL: logLevel
 
   PUSH_PROVIDER: pushProvider
 }

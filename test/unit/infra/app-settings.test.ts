@@ -102,6 +102,11 @@ describe('app settings against the settings catalogue (shared/config)', () => {
     DEVICE_API_TENANT_ID: '84bd8158-6d4d-4958-8b9f-9d6445542f95',
     PUBLIC_BASE_URL: 'https://func-api-abc123.azurewebsites.net',
     MIGRATION_BATCH_SIZE: '50',
+    SUBSCRIPTION_WRITES_PER_20_SECONDS: '600',
+    RENEWAL_WINDOW_HOURS: '24',
+    DELIVERY_RECORD_RETENTION_DAYS: '7',
+    DEFAULT_PRIVACY_MODE: 'subject',
+    LOG_LEVEL: 'info',
     MAINTENANCE_SCHEDULE: '0 */5 * * * *',
     NOTIFICATION_HUB_NAME: 'ntf-abc123',
     NOTIFICATION_HUB_CONNECTION_STRING: `Endpoint=sb://ntfns-abc123.servicebus.windows.net/;SharedAccessKeyName=mail-push-backend;SharedAccessKey=${'k'.repeat(44)}`,
@@ -253,5 +258,25 @@ describe('app settings against the settings catalogue (shared/config)', () => {
     expect(loadBicep(modulePath('servicebus')).lexed.code).toMatch(
       /^output maxDeliveryCount int = serviceBusNamespace::queue\.properties\.maxDeliveryCount$/m,
     );
+  });
+
+  it("writes the operator tunables with the app's own defaults, so a deployment changes nothing by itself", () => {
+    const tunables: Readonly<Record<string, string>> = {
+      LOG_LEVEL: 'logLevel',
+      DEFAULT_PRIVACY_MODE: 'defaultPrivacyMode',
+      SUBSCRIPTION_WRITES_PER_20_SECONDS: 'subscriptionWritesPer20Seconds',
+      RENEWAL_WINDOW_HOURS: 'renewalWindowHours',
+      DELIVERY_RECORD_RETENTION_DAYS: 'deliveryRecordRetentionDays',
+    };
+    const settings = appSettingsFor(app, scenarios[0] ?? {});
+    for (const [setting, param] of Object.entries(tunables)) {
+      const source = settings.get(setting);
+      expect([param, `string(${param})`], setting).toContain(source);
+      expect(apiModule?.paramValues.get(param), setting).toBe(param);
+      const bicepDefault = new RegExp(`^param ${param} (?:string|int) = '?([^'\\n]*)'?$`, 'm').exec(
+        main.lexed.code,
+      )?.[1];
+      expect(bicepDefault, setting).toBe(catalogue.get(setting)?.default);
+    }
   });
 });
