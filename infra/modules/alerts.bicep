@@ -28,7 +28,9 @@ param queueBacklogThreshold int = 1000
 param expiringSubscriptionsThreshold int = 0
 
 var actionGroups = empty(alertEmail) ? [] : [actionGroup.id]
-var webhookFunctions = '"notifications-post", "lifecycle-post"'
+// The webhook's requests: by function name (Functions host telemetry) or by path (OpenTelemetry
+// request spans are named after the route).
+var webhookRequests = 'requests | where name in ("notifications-post", "lifecycle-post") or url has "/api/notifications" or url has "/api/lifecycle"'
 
 resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(alertEmail)) {
   name: '${namePrefix}-operators'
@@ -162,7 +164,7 @@ var logAlerts = [
     name: 'webhook-5xx'
     severity: 1
     description: 'Runbook: the webhook answers 5xx (enqueue failing; Graph retries for 4 h); check Service Bus health, the app identity\'s queue role and the exceptions table.'
-    query: 'requests | where name in (${webhookFunctions}) | summarize total = count(), failed = countif(toint(resultCode) >= 500) | where total > 0 | project value = 100.0 * failed / total'
+    query: '${webhookRequests} | summarize total = count(), failed = countif(toint(resultCode) >= 500) | where total > 0 | project value = 100.0 * failed / total'
     operator: 'GreaterThan'
     threshold: 5
     frequency: 'PT5M'
@@ -172,7 +174,7 @@ var logAlerts = [
     name: 'webhook-slow'
     severity: 1
     description: 'Runbook: webhook p95 above 2 s (Graph delays, then drops, notifications when >10% are slow); check cold starts, always-ready instances and HTTP concurrency.'
-    query: 'requests | where name in (${webhookFunctions}) | summarize value = percentile(duration, 95), total = count() | where total >= 10 | project value'
+    query: '${webhookRequests} | summarize value = percentile(duration, 95), total = count() | where total >= 10 | project value'
     operator: 'GreaterThan'
     threshold: 2000
     frequency: 'PT5M'

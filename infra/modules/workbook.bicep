@@ -46,7 +46,7 @@ var items = [
   )
   kql(
     'Webhook ack time p95 (ms), from requests',
-    'requests | where name in ("notifications-post", "lifecycle-post") | summarize p50 = percentile(duration, 50), p95 = percentile(duration, 95) by bin(timestamp, 5m) | render timechart',
+    'requests | where name in ("notifications-post", "lifecycle-post") or url has "/api/notifications" or url has "/api/lifecycle" | summarize p50 = percentile(duration, 50), p95 = percentile(duration, 95) by bin(timestamp, 5m) | render timechart',
     'timechart'
   )
   kql(

@@ -94,7 +94,10 @@ describe('infra/modules/alerts.bicep', () => {
     );
     expect(code).toMatch(/percentile\(duration, 95\)[^']*'\s*operator: 'GreaterThan'\s*threshold: 2000/);
     expect(code).toMatch(/countif\(toint\(resultCode\) >= 500\)/);
-    expect(code).toMatch(/var webhookFunctions = '"notifications-post", "lifecycle-post"'/);
+    expect(code).toMatch(
+      /var webhookRequests = 'requests \| where name in \("notifications-post", "lifecycle-post"\) or url has "\/api\/notifications" or url has "\/api\/lifecycle"'/,
+    );
+    expect(code.match(/query: '\$\{webhookRequests\} \|/g)).toHaveLength(2);
     for (const metric of ['DeadletteredMessages', 'ActiveMessages', 'ThrottledRequests'])
       expect(code).toContain(`metricName: '${metric}'`);
   });
@@ -137,7 +140,7 @@ describe('infra/modules/workbook.bicep', () => {
 
   it('shows the webhook p95 from requests and the notification-to-push p50/p95', () => {
     expect(code).toMatch(
-      /requests \| where name in \("notifications-post", "lifecycle-post"\)[^']*percentile\(duration, 95\)/,
+      /requests \| where name in \("notifications-post", "lifecycle-post"\) or url has "\/api\/notifications"[^']*percentile\(duration, 95\)/,
     );
     expect(code).toMatch(/"mailpush\.push\.latency_ms"[^']*p50 = percentile[^']*p95 = percentile/);
     expect(code).toMatch(/DeadletteredMessages/);
