@@ -1,4 +1,4 @@
-// Flex Consumption plan + Function App (Node 20) running as the user-assigned identity.
+// Flex Consumption plan + Function App (Node 22) running as the user-assigned identity.
 // App setting names are a contract with shared/config: change them in both places at once.
 param name string
 param planName string
@@ -10,8 +10,11 @@ param identityId string
 @description('Client ID of that identity (DefaultAzureCredential / managed identity selection).')
 param identityClientId string
 
-param storageAccountName string
+@description('Storage service URIs for the identity-based AzureWebJobsStorage connection.')
 param storageBlobEndpoint string
+param storageQueueEndpoint string
+param storageTableServiceEndpoint string
+@description('TABLES_ENDPOINT: the app\'s table endpoint, no trailing slash.')
 param storageTableEndpoint string
 param deploymentContainerName string
 
@@ -21,10 +24,20 @@ param serviceBusFullyQualifiedNamespace string
 param notificationQueueName string
 
 param keyVaultUri string
-param graphClientSecretInKeyVault bool
-param graphClientSecretName string = 'graph-client-secret'
+// Which Graph credential the vault holds (main.bicep decides): only existing secrets are
+// referenced, since a reference to a missing secret would reach the app as its literal text.
+param graphClientSecretStored bool
+param graphClientCertificateStored bool
+param graphClientCertificatePasswordStored bool
+param graphClientSecretName string
+param graphClientCertificateSecretName string
+param graphClientCertificatePasswordSecretName string
 
 param graphTenantId string
+@description('DEVICE_API_TENANT_ID: the tenant GUID in the token issuer check (GRAPH_TENANT_ID may be a domain name).')
+param deviceApiTenantId string
+@description('Public https base URL Graph calls (custom domain or reverse proxy); empty: the app\'s own host name.')
+param publicBaseUrl string = ''
 param graphClientId string
 param deviceApiAudience string
 @allowed(['global', 'usgov', 'usgovdod', 'china'])
@@ -33,6 +46,13 @@ param graphCloud string
 param tableNamePrefix string
 param migrationBatchSize int
 param maintenanceSchedule string
+@allowed(['debug', 'info', 'warn', 'error'])
+param logLevel string
+@allowed(['full', 'subject', 'minimal'])
+param defaultPrivacyMode string
+param subscriptionWritesPer20Seconds int
+param renewalWindowHours int
+param deliveryRecordRetentionDays int
 @description('MaxDeliveryCount of the notification queue (NOTIFICATION_MAX_DELIVERY_COUNT).')
 param notificationMaxDeliveryCount int
 
@@ -52,7 +72,16 @@ param pushWebhookSecretName string
 param instanceMemoryMB int = 2048
 @minValue(40)
 @maxValue(1000)
+@description('App-wide scale-out limit across all function groups.')
 param maximumInstanceCount int = 100
+@minValue(0)
+@maxValue(20)
+@description('Always-ready instances for the http group (webhooks, devices API): Graph\'s 10 s handshake and the 10%-slow rule leave no room for a cold start.')
+param alwaysReadyHttpInstances int = 1
+@minValue(1)
+@maxValue(1000)
+@description('Concurrent HTTP requests one instance takes before the http group scales out.')
+param httpPerInstanceConcurrency int = 16
 
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   name: planName
@@ -107,28 +136,71 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
+        // Per-function scaling: the HTTP functions scale together as the group `http`, the
+        // queue trigger on its own instances (function:notification-processor).
+        alwaysReady: alwaysReadyHttpInstances > 0
+          ? [
+              {
+                name: 'http'
+                instanceCount: alwaysReadyHttpInstances
+              }
+            ]
+          : []
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       runtime: {
         name: 'node'
-        version: '20'
+        version: '22'
       }
     }
   }
 }
 
+// Publishing only through the deployment container with Entra ID: no basic-auth (user name and
+// password) publishing credentials for the SCM (Kudu) or FTP endpoints.
+resource scmBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+resource ftpBasicAuth 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: functionApp
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
 // Entra ID authority host of each national cloud (the same table as shared/auth/clouds.ts).
-// The mobile app's tokens come from the Graph tenant, so from its cloud; the app's own default
-// for DEVICE_API_AUTHORITY_HOST is the global one.
+// The mobile app's tokens come from the Graph tenant, so from its cloud, which need not be the
+// cloud this deployment runs in, so environment().authentication.loginEndpoint would be wrong
+// whenever the two differ: the linter's no-hardcoded-env-urls is silenced for this table only.
 var entraAuthorityHosts = {
+  #disable-next-line no-hardcoded-env-urls
   global: 'https://login.microsoftonline.com'
+  #disable-next-line no-hardcoded-env-urls
   usgov: 'https://login.microsoftonline.us'
+  #disable-next-line no-hardcoded-env-urls
   usgovdod: 'https://login.microsoftonline.us'
+  #disable-next-line no-hardcoded-env-urls
   china: 'https://login.chinacloudapi.cn'
 }
 
+var effectivePublicBaseUrl = empty(publicBaseUrl) ? 'https://${functionApp.properties.defaultHostName}' : publicBaseUrl
+
 var baseAppSettings = {
-  // Functions host storage through the managed identity (no connection string, no key).
-  AzureWebJobsStorage__accountName: storageAccountName
+  // Functions host storage through the managed identity (no connection string, no key). Service
+  // URIs rather than __accountName, which assumes the public cloud's host names.
+  AzureWebJobsStorage__blobServiceUri: storageBlobEndpoint
+  AzureWebJobsStorage__queueServiceUri: storageQueueEndpoint
+  AzureWebJobsStorage__tableServiceUri: storageTableServiceEndpoint
   AzureWebJobsStorage__credential: 'managedidentity'
   AzureWebJobsStorage__clientId: identityClientId
 
@@ -156,24 +228,43 @@ var baseAppSettings = {
   GRAPH_CLIENT_ID: graphClientId
   GRAPH_CLOUD: graphCloud
 
-  // Mobile app tokens for POST/DELETE /api/devices; the tenant defaults to GRAPH_TENANT_ID.
+  // Mobile app tokens for POST/DELETE /api/devices. The tenant is always a GUID here: the issuer
+  // check needs one, and GRAPH_TENANT_ID may be a domain name.
   DEVICE_API_AUDIENCE: deviceApiAudience
+  DEVICE_API_TENANT_ID: deviceApiTenantId
   DEVICE_API_AUTHORITY_HOST: entraAuthorityHosts[graphCloud]
 
   // Graph must reach the webhook at this base URL (notificationUrl / lifecycleNotificationUrl).
-  PUBLIC_BASE_URL: 'https://${functionApp.properties.defaultHostName}'
+  PUBLIC_BASE_URL: effectivePublicBaseUrl
 
   MIGRATION_BATCH_SIZE: string(migrationBatchSize)
   MAINTENANCE_SCHEDULE: maintenanceSchedule
+  SUBSCRIPTION_WRITES_PER_20_SECONDS: string(subscriptionWritesPer20Seconds)
+  RENEWAL_WINDOW_HOURS: string(renewalWindowHours)
+  DELIVERY_RECORD_RETENTION_DAYS: string(deliveryRecordRetentionDays)
+  DEFAULT_PRIVACY_MODE: defaultPrivacyMode
+  LOG_LEVEL: logLevel
 
   PUSH_PROVIDER: pushProvider
 }
 
-// Only reference the secret once the operator has put it in the vault (see infra/README.md);
-// a reference to a missing secret would leave the setting unresolved at start-up.
-var graphSecretAppSettings = graphClientSecretInKeyVault ? {
-  GRAPH_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${graphClientSecretName})'
-} : {}
+// The Graph credential: a client secret or a certificate (PFX + optional password), each a Key
+// Vault reference without a version, so a rotated secret is picked up when App Service refreshes.
+var graphSecretAppSettings = graphClientSecretStored
+  ? {
+      GRAPH_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${graphClientSecretName})'
+    }
+  : {}
+var graphCertificateAppSettings = graphClientCertificateStored
+  ? {
+      GRAPH_CLIENT_CERTIFICATE_BASE64: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${graphClientCertificateSecretName})'
+    }
+  : {}
+var graphCertificatePasswordAppSettings = graphClientCertificatePasswordStored
+  ? {
+      GRAPH_CLIENT_CERTIFICATE_PASSWORD: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${graphClientCertificatePasswordSecretName})'
+    }
+  : {}
 
 // The chosen push provider's settings. Secrets are Key Vault references only, never values:
 // the provider's module has written its secret to the vault before this module runs (main.bicep).
@@ -190,10 +281,18 @@ var pushAppSettings = pushProvider == 'notification-hubs' ? notificationHubsAppS
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
-  properties: union(baseAppSettings, graphSecretAppSettings, pushAppSettings)
+  properties: union(
+    baseAppSettings,
+    graphSecretAppSettings,
+    graphCertificateAppSettings,
+    graphCertificatePasswordAppSettings,
+    pushAppSettings
+  )
 }
 
 output id string = functionApp.id
 output name string = functionApp.name
 output defaultHostName string = functionApp.properties.defaultHostName
 output url string = 'https://${functionApp.properties.defaultHostName}'
+// What Graph (and the availability test) calls: the custom URL when one is set.
+output publicBaseUrl string = effectivePublicBaseUrl

@@ -11,6 +11,15 @@ param tags object = {}
 @maxValue(90)
 param softDeleteRetentionInDays int = 90
 
+// Purge protection cannot be turned off again once enabled: a deleted vault (and the Graph
+// credential in it) stays recoverable for the whole retention period, and its name stays taken.
+// Production: true. A throw-away test environment that is deleted and recreated: false.
+@description('Enable purge protection (irreversible).')
+param enablePurgeProtection bool = true
+
+@description('Log Analytics workspace for the diagnostic settings.')
+param logAnalyticsWorkspaceId string
+
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   name: name
   location: location
@@ -24,9 +33,8 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
     enableRbacAuthorization: true
     enableSoftDelete: true
     softDeleteRetentionInDays: softDeleteRetentionInDays
-    // Purge protection cannot be turned off again once enabled: a deleted vault (and the
-    // Graph credential in it) stays recoverable for the whole retention period.
-    enablePurgeProtection: true
+    // The API refuses an explicit false ("cannot be disabled"): leave it unset instead.
+    enablePurgeProtection: enablePurgeProtection ? true : null
     enabledForDeployment: false
     enabledForDiskEncryption: false
     enabledForTemplateDeployment: false
@@ -35,6 +43,27 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
       bypass: 'AzureServices'
       defaultAction: 'Allow'
     }
+  }
+}
+
+// Audit logs: every secret read (the app's Key Vault references) and write (deployments).
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: vault
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        categoryGroup: 'audit'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
   }
 }
 

@@ -10,6 +10,13 @@ param tags object = {}
 @maxValue(730)
 param retentionInDays int = 30
 
+// A runaway log volume (a debug LOG_LEVEL left on, a retry storm) stops at the cap instead of
+// at the bill. Ingestion stops until the next day once the cap is hit: alerts that read logs go
+// blind, so the cap should sit well above a normal day (docs/deploy.md has the estimate).
+@minValue(-1)
+@description('Log Analytics daily ingestion cap in GB; -1: no cap.')
+param dailyQuotaGb int = -1
+
 resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2022-10-01' = {
   name: logAnalyticsName
   location: location
@@ -19,6 +26,9 @@ resource logAnalytics 'Microsoft.OperationalInsights/workspaces@2022-10-01' = {
       name: 'PerGB2018'
     }
     retentionInDays: retentionInDays
+    workspaceCapping: {
+      dailyQuotaGb: dailyQuotaGb
+    }
     publicNetworkAccessForIngestion: 'Enabled'
     publicNetworkAccessForQuery: 'Enabled'
   }

@@ -1,18 +1,37 @@
 // Service Bus namespace and the queue between the webhook and the notification processor.
-// Standard tier because duplicate detection is not available on Basic.
+// Standard at least, because duplicate detection is not available on Basic.
 param name string
 param location string
 param tags object = {}
 
 param queueName string = 'mail-notifications'
 
-resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview' = {
+// Standard is metered in throttling credits shared by the whole namespace (about 1,000 per second;
+// a send or a receive costs one, a complete another), which caps the pipeline near 500
+// notifications a second end to end. Premium has dedicated messaging units and no credit limit.
+@allowed(['Standard', 'Premium'])
+@description('Standard for pilots; Premium (with messagingUnits) for production at scale.')
+param skuName string = 'Standard'
+
+@allowed([1, 2, 4, 8, 16])
+@description('Premium only: messaging units (each roughly 1,000+ messages a second for small messages).')
+param messagingUnits int = 1
+
+@allowed([1024, 2048, 3072, 4096, 5120])
+@description('Queue size limit in MB. A backlog beyond it makes sends fail (the webhook answers 5xx and Graph retries).')
+param maxSizeInMegabytes int = 5120
+
+@description('Log Analytics workspace for the diagnostic settings.')
+param logAnalyticsWorkspaceId string
+
+resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2024-01-01' = {
   name: name
   location: location
   tags: tags
   sku: {
-    name: 'Standard'
-    tier: 'Standard'
+    name: skuName
+    tier: skuName
+    capacity: skuName == 'Premium' ? messagingUnits : null
   }
   properties: {
     // Entra ID only: no SAS keys or connection strings can be used against this namespace.
@@ -39,7 +58,31 @@ resource serviceBusNamespace 'Microsoft.ServiceBus/namespaces@2022-10-01-preview
       deadLetteringOnMessageExpiration: true
       enableBatchedOperations: true
       requiresSession: false
+      // Standard allows 1–5 GB per queue; Premium up to the namespace's storage (80 GB per MU).
+      maxSizeInMegabytes: maxSizeInMegabytes
     }
+  }
+}
+
+// Operational logs (entity changes, failures) and all metrics (incoming/outgoing messages,
+// active and dead-lettered messages, throttled requests) for the workbook and the alerts.
+resource diagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'to-log-analytics'
+  scope: serviceBusNamespace
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        categoryGroup: 'allLogs'
+        enabled: true
+      }
+    ]
+    metrics: [
+      {
+        category: 'AllMetrics'
+        enabled: true
+      }
+    ]
   }
 }
 

@@ -6,7 +6,22 @@ import { LEASES_TABLE_SUFFIX, TableLeaseStore } from './lease-store.js';
 import { MAILBOXES_TABLE_SUFFIX, TableMailboxStore } from './mailbox-store.js';
 import { RENEWAL_SCHEDULE_TABLE_SUFFIX, TableRenewalScheduleStore } from './renewal-schedule-store.js';
 import { SUBSCRIPTIONS_TABLE_SUFFIX, TableSubscriptionStore } from './subscription-store.js';
+import { CONTROL_TABLE_SUFFIX, TableControlStore } from './control-store.js';
+import { IDEMPOTENCY_TABLE_SUFFIX } from './idempotency-store.js';
 import { TableClients, type TableStoreOptions } from './tables.js';
+import { TableWorkQueueStore, WORK_QUEUE_TABLE_SUFFIX } from './work-queue-store.js';
+
+/** Every table the app uses (TABLE_NAME_PREFIX + suffix); infra/main.bicep creates the same list. */
+export const TABLE_SUFFIXES = [
+  MAILBOXES_TABLE_SUFFIX,
+  SUBSCRIPTIONS_TABLE_SUFFIX,
+  RENEWAL_SCHEDULE_TABLE_SUFFIX,
+  LEASES_TABLE_SUFFIX,
+  DEVICES_TABLE_SUFFIX,
+  IDEMPOTENCY_TABLE_SUFFIX,
+  WORK_QUEUE_TABLE_SUFFIX,
+  CONTROL_TABLE_SUFFIX,
+] as const;
 
 export interface TableStores {
   mailboxes: TableMailboxStore;
@@ -17,6 +32,10 @@ export interface TableStores {
   leases: TableLeaseStore;
   /** Devices by mailbox (PartitionKey = email, RowKey = device id). */
   devices: TableDeviceStore;
+  /** Mailboxes waiting for Graph work (PartitionKey = create | migrate, RowKey = due time + email). */
+  work: TableWorkQueueStore;
+  /** The control plane's small documents (migration switch, group delta links, run reports). */
+  control: TableControlStore;
   /** The actual table names (prefix + suffix), e.g. for status pages and tests. */
   tableNames: { mailboxes: string; subscriptions: string };
   /** Creates the tables if missing. Idempotent; call once at start-up. */
@@ -31,21 +50,19 @@ export function createTableStores(options: TableStoreOptions): TableStores {
   const renewalSchedule = new TableRenewalScheduleStore(tables.client(RENEWAL_SCHEDULE_TABLE_SUFFIX));
   const leases = new TableLeaseStore(tables.client(LEASES_TABLE_SUFFIX));
   const devices = new TableDeviceStore(tables.client(DEVICES_TABLE_SUFFIX));
+  const work = new TableWorkQueueStore(tables.client(WORK_QUEUE_TABLE_SUFFIX));
+  const control = new TableControlStore(tables.client(CONTROL_TABLE_SUFFIX));
   return {
     mailboxes,
     subscriptions,
     renewalSchedule,
     leases,
     devices,
+    work,
+    control,
     tableNames: { mailboxes: mailboxes.tableName, subscriptions: subscriptions.tableName },
     ensureTables: () =>
-      tables.ensureTables([
-        MAILBOXES_TABLE_SUFFIX,
-        SUBSCRIPTIONS_TABLE_SUFFIX,
-        RENEWAL_SCHEDULE_TABLE_SUFFIX,
-        LEASES_TABLE_SUFFIX,
-        DEVICES_TABLE_SUFFIX,
-      ]),
+      tables.ensureTables(TABLE_SUFFIXES.filter((suffix) => suffix !== IDEMPOTENCY_TABLE_SUFFIX)),
   };
 }
 
@@ -68,3 +85,5 @@ export {
   MAX_KEY_LENGTH,
   MAX_EMAIL_LENGTH,
 } from './keys.js';
+export { TableWorkQueueStore, WORK_QUEUE_TABLE_SUFFIX, workKeyFor } from './work-queue-store.js';
+export { TableControlStore, CONTROL_TABLE_SUFFIX } from './control-store.js';
