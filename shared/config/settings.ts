@@ -7,6 +7,7 @@ import {
   readNotificationSettings,
   type NotificationSettings,
 } from '../delivery/settings.js';
+import { ADMIN_SETTING_SPECS, readAdminSettings, type AdminSettings } from '../admin/settings.js';
 
 /**
  * Every setting the app reads, typed and validated once at start-up. Names match the app
@@ -31,6 +32,7 @@ export interface Settings {
   deviceApi: DeviceApiSettings;
   push: PushSettings;
   notifications: NotificationSettings;
+  admin: AdminSettings;
   maintenance: {
     /** NCRONTAB of the subscription-maintenance timer (read by the trigger binding). */
     schedule: string;
@@ -117,6 +119,7 @@ export const SETTINGS: readonly SettingSpec[] = [
   ...DEVICE_SETTING_SPECS,
   ...PUSH_SETTING_SPECS,
   ...NOTIFICATION_SETTING_SPECS,
+  ...ADMIN_SETTING_SPECS,
   {
     name: 'MAINTENANCE_SCHEDULE',
     secret: false,
@@ -246,6 +249,7 @@ export function loadSettings(env: Env): Settings {
   const deviceApi = readDeviceApiSettings(get, problems, { graphTenantId: get('GRAPH_TENANT_ID') });
   const push = readPushSettings(get, problems);
   const notifications = readNotificationSettings(get, problems, { authorityHost: graph?.authorityHost });
+  const admin = readAdminSettings(get, problems);
 
   const schedule = withDefault('MAINTENANCE_SCHEDULE');
   if (!/^\S+( \S+){5}$/.test(schedule)) {
@@ -257,7 +261,7 @@ export function loadSettings(env: Env): Settings {
   const renewalWindowHours = intIn('RENEWAL_WINDOW_HOURS', 2, 72);
   const resyncWindowMinutes = intIn('RESYNC_WINDOW_MINUTES', 5, 1440);
 
-  if (problems.length > 0 || !tables || !serviceBus || !graph || !deviceApi || !push || !notifications) {
+  if (problems.length > 0 || !tables || !serviceBus || !graph || !deviceApi || !push || !notifications || !admin) {
     throw new ConfigError(problems);
   }
   return {
@@ -272,6 +276,7 @@ export function loadSettings(env: Env): Settings {
     deviceApi,
     push,
     notifications,
+    admin,
     maintenance: {
       schedule,
       subscriptionWritesPer20Seconds,
