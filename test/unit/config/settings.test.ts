@@ -160,12 +160,16 @@ describe('describeSettings', () => {
 });
 
 describe('documentation', () => {
-  it('README and local.settings.example.json name every setting', () => {
+  it('docs/settings.md and local.settings.example.json name every setting; the README links to it', () => {
+    const page = readFileSync(new URL('../../../docs/settings.md', import.meta.url), 'utf8');
     const readme = readFileSync(new URL('../../../README.md', import.meta.url), 'utf8');
     const example = readFileSync(new URL('../../../local.settings.example.json', import.meta.url), 'utf8');
     for (const spec of SETTINGS) {
-      expect(readme, `README lacks ${spec.name}`).toContain(`\`${spec.name}\``);
+      expect(page, `docs/settings.md lacks ${spec.name}: run \`npm run docs:settings\``).toContain(
+        `\`${spec.name}\``,
+      );
     }
+    expect(readme).toContain('docs/settings.md');
     expect(example).toContain('ServiceBusConnection');
     expect(example).toContain('TABLES_CONNECTION_STRING');
   });
