@@ -20,6 +20,23 @@ export class ValidationError extends AppError {
   }
 }
 
+/** What the caller asked for does not exist; safe to show the message to the caller. */
+export class NotFoundError extends AppError {
+  constructor(message: string, code = 'not_found') {
+    super(code, message);
+  }
+}
+
+/**
+ * A dependency answered but refused for a reason the caller can act on (e.g. Graph: admin consent
+ * missing). The message is ours plus the dependency's error code and text, never a secret.
+ */
+export class RefusedError extends AppError {
+  constructor(message: string, code = 'dependency_refused') {
+    super(code, message);
+  }
+}
+
 /** A setting is missing or malformed; raised once at start-up. */
 export class ConfigError extends AppError {
   constructor(readonly problems: readonly string[]) {

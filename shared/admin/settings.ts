@@ -91,7 +91,9 @@ export function readAdminSettings(
     .filter((id) => id !== '');
   const badGroup = groups.find((id) => !GUID.test(id));
   if (badGroup !== undefined) {
-    problems.push(`ENROLMENT_GROUP_IDS: expected group object ids (GUIDs), got ${echoValue(badGroup.slice(0, 40))}`);
+    problems.push(
+      `ENROLMENT_GROUP_IDS: expected group object ids (GUIDs), got ${echoValue(badGroup.slice(0, 40))}`,
+    );
   } else if (groups.length > 50) {
     problems.push(`ENROLMENT_GROUP_IDS: at most 50 groups, got ${groups.length}`);
   }

@@ -1,4 +1,8 @@
+import { randomUUID } from 'node:crypto';
+import { readMigrationSwitch, recordMigrationRun } from '../admin/migration.js';
+import { runMailboxWork, type MailboxWorkReport } from '../domain/enrolment/work-pass.js';
 import { runRenewalPass, type RenewalReport } from '../domain/renewal/pass.js';
+import { workKeyFor } from '../store/work-queue-store.js';
 import { ensureError } from '../errors.js';
 import { purgeExpiredDeliveryRecords } from '../delivery/index.js';
 import { retentionCutoffDay } from '../domain/idempotency.js';
@@ -37,8 +41,16 @@ export type DeliveryPurgeReport =
     };
 
 export interface MaintenanceReport extends RenewalReport {
+  /** Pending mailboxes given subscriptions and EWS mailboxes migrated (after the renewals). */
+  mailboxes: MailboxWorkReport | { status: 'failed'; error: string };
   purge: DeliveryPurgeReport;
 }
+
+/** The last run's report, kept for the status page (control document). */
+export const LAST_MAINTENANCE_RUN = 'maintenance-last-run';
+
+/** No mailbox work starts later than this into a run (host.json's functionTimeout is 5 minutes). */
+const MAILBOX_WORK_DEADLINE_MS = 4 * 60_000;
 
 export interface MaintenanceOptions {
   /** Epoch ms. Default Date.now. */
@@ -79,6 +91,9 @@ export async function runMaintenance(
     onWarning: (message, error) => warn(error instanceof Error ? `${message}: ${error.message}` : message),
   });
 
+  // Renewals first: new work must never cause an expiry. Then the mailboxes waiting for Graph.
+  const mailboxes = await runMailboxWorkStep(services, warn, now, start + MAILBOX_WORK_DEADLINE_MS);
+
   let purge: DeliveryPurgeReport;
   if (!renewal.leaseHeld) purge = { status: 'skipped', reason: 'lease_not_held' };
   else if (renewal.stoppedBy === 'leaseLost') purge = { status: 'skipped', reason: 'lease_lost' };
@@ -89,7 +104,64 @@ export async function runMaintenance(
       maxRows: options.purgeMaxRows ?? DELIVERY_PURGE_MAX_ROWS_PER_RUN,
     });
   }
-  return { ...renewal, purge };
+  const report = { ...renewal, mailboxes, purge };
+  try {
+    await services.control.put(LAST_MAINTENANCE_RUN, {
+      at: new Date(start).toISOString(),
+      durationMs: now() - start,
+      report,
+    });
+  } catch (error) {
+    warn(`recording the run report failed: ${ensureError(error).message}`);
+  }
+  return report;
+}
+
+async function runMailboxWorkStep(
+  services: Services,
+  warn: (message: string) => void,
+  now: () => number,
+  deadline: number,
+): Promise<MaintenanceReport['mailboxes']> {
+  try {
+    const { admin, graph } = services.settings;
+    const migration = await readMigrationSwitch(services.control);
+    const report = await runMailboxWork(
+      {
+        now,
+        sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+        mailboxes: services.mailboxes,
+        work: services.work,
+        directory: services.directory,
+        createSubscription: (mailbox) => services.lifecycle.createForMailbox(mailbox),
+        budgets: services.writeBudgets,
+        lease: services.leases,
+        notificationUrl: `${graph.publicBaseUrl}/api/notifications`,
+        workKeyFor,
+      },
+      {
+        migrationEnabled: migration.enabled,
+        migrationBatchSize: admin.migrationBatchSize,
+        maxAttempts: admin.maxAttempts,
+        maxCreationsPerRun: admin.creationsPerRun,
+        deadline,
+        owner: randomUUID(),
+      },
+    );
+    if (migration.enabled && report.leaseHeld) {
+      const failed = Object.values(report.failures).reduce((sum, n) => sum + n, 0);
+      await recordMigrationRun(services.control, {
+        at: new Date(now()).toISOString(),
+        migrated: report.migrated,
+        failed,
+      });
+    }
+    return report;
+  } catch (error) {
+    const message = ensureError(error).message;
+    warn(`mailbox work failed; the next run continues: ${message}`);
+    return { status: 'failed', error: message };
+  }
 }
 
 /** Deletes delivery records of days past the retention, in calls of ≤ 10,000 rows, within the budgets. */

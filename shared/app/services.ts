@@ -3,8 +3,11 @@ import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential
 import { createGraphCredential } from '../auth/index.js';
 import { TenantBudgets } from '../domain/renewal/token-bucket.js';
 import { SubscriptionLifecycle } from '../domain/subscription-lifecycle.js';
+import type { ControlPlaneDeps } from '../admin/mailboxes.js';
+import { workKeyFor } from '../store/work-queue-store.js';
 import {
   GraphClientFactory,
+  GraphDirectory,
   GraphLifecyclePort,
   GraphMessageSource,
   GraphSubscriptionRenewal,
@@ -20,14 +23,17 @@ import { loadSettings, type Env, type Settings } from '../config/settings.js';
 import { ConfigError } from '../errors.js';
 import type { IngestDeps } from '../domain/ingest.js';
 import type {
+  ControlStorePort,
   DeviceStore,
   LeasePort,
+  MailboxDirectoryPort,
   PushProvider,
   MailboxStore,
   NotificationQueue,
   RenewalSchedulePort,
   SubscriptionRenewalPort,
   SubscriptionStore,
+  WorkQueuePort,
 } from '../domain/ports.js';
 import { CachedSubscriptionLookup } from '../domain/subscription-cache.js';
 import { createTableStores } from '../store/index.js';
@@ -67,6 +73,14 @@ export interface Services {
    * maintenance timer purges the days past `DELIVERY_RECORD_RETENTION_DAYS`.
    */
   deliveries: IdempotencyStore;
+  /** Mailboxes waiting for Graph work (creations, migrations): the timer's work queue. */
+  work: WorkQueuePort;
+  /** The control plane's small documents (migration switch, run reports, group delta links). */
+  control: ControlStorePort;
+  /** Graph as the control plane needs it (users, Inbox check, our subscriptions). */
+  directory: MailboxDirectoryPort;
+  /** What the admin API's use cases need. */
+  controlPlane: ControlPlaneDeps;
   close(): Promise<void>;
 }
 
@@ -135,6 +149,7 @@ export async function buildServices(settings: Settings): Promise<Services> {
     forget: (subscriptionId) => subscriptionLookup.forget(subscriptionId),
   });
   const push = createPushProvider(settings.push);
+  const directory = new GraphDirectory(graphClients);
   // A Graph 429 asks for quiet; the trigger can only abandon (immediate redelivery), so a retry
   // is a copy scheduled on the queue for after Retry-After.
   const retryScheduler = new ServiceBusRetryScheduler(serviceBus, settings.notificationQueueName);
@@ -181,6 +196,22 @@ export async function buildServices(settings: Settings): Promise<Services> {
     subscriptionLookup,
     queue,
     ingest: { subscriptions: subscriptionLookup, queue, now: () => new Date() },
+    work: stores.work,
+    control: stores.control,
+    directory,
+    controlPlane: {
+      tenantId: graph.tenantId,
+      now: () => Date.now(),
+      mailboxes: stores.mailboxes,
+      work: stores.work,
+      control: stores.control,
+      directory,
+      subscriptions: stores.subscriptions,
+      devices: stores.devices,
+      push,
+      workKeyFor,
+      forgetSubscription: (subscriptionId) => subscriptionLookup.forget(subscriptionId),
+    },
     async close() {
       await retryScheduler.close?.();
       await queue.close();

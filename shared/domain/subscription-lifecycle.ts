@@ -250,8 +250,9 @@ export class SubscriptionLifecycle {
     let previous: string | undefined;
     await this.updateMailbox(email, (m) => {
       previous = m.subscriptionId;
-      const next: MailboxRecord = { ...m, subscriptionId, transport: 'graph' };
+      const next: MailboxRecord = { ...m, subscriptionId, transport: 'graph', state: 'active' };
       delete next.subscriptionError;
+      delete next.failure;
       return next;
     });
     return previous;

@@ -55,4 +55,10 @@ export {
 } from './delta.js';
 export { DEFAULT_MESSAGE_SELECT, getMessage, type MailMessage } from './messages.js';
 export { GraphClientFactory, type GraphClientFactoryOptions, type TenantGraphClients } from './tenants.js';
-export { GraphLifecyclePort, GraphMessageSource, GraphSubscriptionRenewal } from './adapters.js';
+export {
+  GraphDirectory,
+  GraphLifecyclePort,
+  GraphMessageSource,
+  GraphSubscriptionRenewal,
+  classifyMailboxFailure,
+} from './adapters.js';

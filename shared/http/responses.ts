@@ -1,5 +1,5 @@
 import type { HttpResponseInit } from '@azure/functions';
-import { AppError, ValidationError } from '../errors.js';
+import { AppError, NotFoundError, RefusedError, ValidationError } from '../errors.js';
 
 /** Headers on every response: never let a browser sniff an echoed token into HTML. */
 export const SECURITY_HEADERS = {
@@ -34,6 +34,8 @@ export function errorResponse(
  */
 export function responseForError(error: unknown): HttpResponseInit {
   if (error instanceof ValidationError) return errorResponse(400, error.code, error.message);
+  if (error instanceof NotFoundError) return errorResponse(404, error.code, error.message);
+  if (error instanceof RefusedError) return errorResponse(502, error.code, error.message);
   if (error instanceof AppError && error.code === 'dependency_failed') {
     return errorResponse(503, 'unavailable', 'A dependency is unavailable; retry later.', {
       'Retry-After': '5',

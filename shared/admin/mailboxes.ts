@@ -1,0 +1,443 @@
+/**
+ * Enrolment and the operators' view of mailboxes: enrol one, import many, list, show, change
+ * privacy, unenrol. Graph work for new mailboxes is left to the maintenance timer (work queue),
+ * so an import is fast and throttling can never fail it.
+ */
+import { FAILURE_TEXT, mailboxStateOf, workKindOf, type MailboxState } from '../domain/enrolment/states.js';
+import {
+  ImportFormatError,
+  ImportParser,
+  type ImportFormat,
+  type ImportRow,
+} from '../domain/enrolment/import.js';
+import type { EnrolmentSource, MailboxRecord, MailboxTransport, PrivacyMode } from '../domain/model.js';
+import type {
+  ControlStorePort,
+  DeviceStore,
+  DirectoryUser,
+  MailboxDirectoryPort,
+  MailboxListing,
+  MailboxQuery,
+  MailboxStore,
+  PushProvider,
+  SubscriptionStore,
+  WorkItem,
+  WorkQueuePort,
+} from '../domain/ports.js';
+import {
+  AlreadyExistsError,
+  ConcurrencyError,
+  RefusedError,
+  NotFoundError,
+  ValidationError,
+} from '../errors.js';
+
+export interface ControlPlaneDeps {
+  /** The tenant mailboxes are enrolled in (GRAPH_TENANT_ID). */
+  tenantId: string;
+  now: () => number;
+  mailboxes: MailboxStore & MailboxListing;
+  work: WorkQueuePort;
+  control: ControlStorePort;
+  directory: MailboxDirectoryPort;
+  subscriptions: Pick<SubscriptionStore, 'getSubscription' | 'deleteSubscription'>;
+  devices: DeviceStore;
+  push: PushProvider;
+  workKeyFor: (dueAt: number, email: string) => string;
+  /** Drops a subscription id from the webhook's cache. */
+  forgetSubscription?: (subscriptionId: string) => void;
+}
+
+/** What operators see of a mailbox: never a secret (no clientState, no delta link, no push token). */
+export interface MailboxView {
+  email: string;
+  state: MailboxState;
+  transport: MailboxTransport;
+  privacy?: PrivacyMode;
+  userId?: string;
+  userPrincipalName?: string;
+  subscriptionId?: string;
+  failure?: string;
+  /** What to do about the failure, in words. */
+  reason?: string;
+  lastError?: string;
+  attempts?: number;
+  source?: EnrolmentSource;
+  enrolledAt: string;
+  updatedAt: string;
+  migratedAt?: string;
+}
+
+export interface MailboxDetail extends MailboxView {
+  subscriptionExpiresAt?: string;
+  devices: number;
+}
+
+export function viewOf(m: MailboxRecord): MailboxView {
+  const failure = m.failure;
+  return {
+    email: m.email,
+    state: mailboxStateOf(m),
+    transport: m.transport,
+    ...(m.privacyMode ? { privacy: m.privacyMode } : {}),
+    ...(m.userId ? { userId: m.userId } : {}),
+    ...(m.userPrincipalName ? { userPrincipalName: m.userPrincipalName } : {}),
+    ...(m.subscriptionId ? { subscriptionId: m.subscriptionId } : {}),
+    ...(failure
+      ? { failure, reason: FAILURE_TEXT[failure] }
+      : m.subscriptionError
+        ? { reason: m.subscriptionError }
+        : {}),
+    ...(m.lastError ? { lastError: m.lastError } : {}),
+    ...(m.attempts ? { attempts: m.attempts } : {}),
+    ...(m.source ? { source: m.source } : {}),
+    enrolledAt: m.createdAt,
+    updatedAt: m.updatedAt,
+    ...(m.migratedAt ? { migratedAt: m.migratedAt } : {}),
+  };
+}
+
+export interface EnrolRequest {
+  email: string;
+  transport?: MailboxTransport;
+  privacy?: PrivacyMode;
+  source?: EnrolmentSource;
+  /** Already resolved (self-service: the token's oid); skips the Graph lookup. */
+  userId?: string;
+}
+
+/**
+ * Enrols one mailbox: resolves the user in Graph (object id, UPN) and stores it as `pending`
+ * (or `ews`), queued for the timer. Idempotent: a mailbox already enrolled is returned as it is.
+ */
+export async function enrolMailbox(
+  deps: ControlPlaneDeps,
+  request: EnrolRequest,
+): Promise<{ created: boolean; mailbox: MailboxView }> {
+  const email = normaliseAddress(request.email);
+  const existing = await deps.mailboxes.getMailbox(email);
+  if (existing) return { created: false, mailbox: viewOf(existing) };
+  let userId = request.userId;
+  let upn: string | undefined;
+  if (!userId) {
+    let user: DirectoryUser | undefined;
+    let throttled = false;
+    try {
+      user = await deps.directory.resolveUser(deps.tenantId, email);
+    } catch (error) {
+      const failure = deps.directory.classify(error);
+      // Throttled or down: enrol without the id; the timer resolves it within its budget.
+      if (failure.kind !== 'throttled')
+        throw new RefusedError(`${FAILURE_TEXT[failure.failure]} (${failure.detail})`);
+      throttled = true;
+    }
+    if (!user && !throttled) throw new NotFoundError(FAILURE_TEXT.user_not_found, 'user_not_found');
+    userId = user?.id;
+    upn = user?.userPrincipalName;
+  }
+  const record = newMailbox(deps, {
+    email,
+    transport: request.transport ?? 'graph',
+    ...(request.privacy ? { privacy: request.privacy } : {}),
+    source: request.source ?? 'api',
+    ...(userId ? { userId } : {}),
+    ...(upn ? { userPrincipalName: upn } : {}),
+  });
+  return { created: true, mailbox: viewOf(await insertQueued(deps, record)) };
+}
+
+interface NewMailbox {
+  email: string;
+  transport: MailboxTransport;
+  privacy?: PrivacyMode;
+  source: EnrolmentSource;
+  userId?: string;
+  userPrincipalName?: string;
+}
+
+function newMailbox(deps: ControlPlaneDeps, input: NewMailbox): MailboxRecord {
+  const now = new Date(deps.now()).toISOString();
+  const state: MailboxState = input.transport === 'ews' ? 'ews' : 'pending';
+  return {
+    email: input.email,
+    tenantId: deps.tenantId,
+    transport: input.transport,
+    state,
+    source: input.source,
+    ...(input.privacy ? { privacyMode: input.privacy } : {}),
+    ...(input.userId ? { userId: input.userId } : {}),
+    ...(input.userPrincipalName ? { userPrincipalName: input.userPrincipalName } : {}),
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
+/**
+ * The work item goes first, then the mailbox pointing at it: a crash in between leaves a work row
+ * whose mailbox does not point at it, which the timer drops. Never a queued mailbox without a row.
+ */
+async function insertQueued(deps: ControlPlaneDeps, record: MailboxRecord): Promise<MailboxRecord> {
+  const item = workItemFor(deps, record);
+  if (item) await deps.work.put([item]);
+  try {
+    return await deps.mailboxes.insertMailbox({ ...record, ...(item ? { workKey: item.key } : {}) });
+  } catch (error) {
+    if (item) await deps.work.remove(item.kind, item.key);
+    if (error instanceof AlreadyExistsError) {
+      const current = await deps.mailboxes.getMailbox(record.email);
+      if (current) return current;
+    }
+    throw error;
+  }
+}
+
+function workItemFor(deps: ControlPlaneDeps, record: MailboxRecord): WorkItem | undefined {
+  const kind = workKindOf(mailboxStateOf(record));
+  if (!kind) return undefined;
+  const dueAt = Date.parse(record.createdAt);
+  return { kind, key: deps.workKeyFor(dueAt, record.email), email: record.email, dueAt };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Import
+
+export interface ImportReport {
+  format: ImportFormat;
+  /** Data rows read (header and blank lines not counted). */
+  rows: number;
+  accepted: number;
+  unchanged: number;
+  invalid: number;
+  /** Every invalid row (up to MAX_REPORTED_ROWS). */
+  errors: { row: number; reason: string }[];
+  /** Each row's outcome, when the upload has at most MAX_REPORTED_ROWS rows. */
+  outcomes?: { row: number; email: string; outcome: 'accepted' | 'unchanged' }[];
+  truncated: boolean;
+}
+
+export const MAX_REPORTED_ROWS = 5_000;
+/** Rows written together: one work-queue transaction per 100, mailbox inserts in parallel. */
+const IMPORT_CHUNK = 500;
+const IMPORT_CONCURRENCY = 32;
+
+/**
+ * Streams an upload into mailboxes (`pending` or `ews`, queued for the timer): no Graph call per
+ * row. The first row wins when an address appears twice; an address already enrolled is left as
+ * it is (`unchanged`).
+ */
+export async function importMailboxes(
+  deps: ControlPlaneDeps,
+  lines: AsyncIterable<string>,
+  format: ImportFormat,
+  onProgress?: (report: ImportReport) => void,
+): Promise<ImportReport> {
+  const parser = new ImportParser(format);
+  const report: ImportReport = {
+    format,
+    rows: 0,
+    accepted: 0,
+    unchanged: 0,
+    invalid: 0,
+    errors: [],
+    outcomes: [],
+    truncated: false,
+  };
+  const seen = new Set<string>();
+  let chunk: ImportRow[] = [];
+  const flush = async () => {
+    const rows = chunk;
+    chunk = [];
+    if (rows.length > 0) await writeImportChunk(deps, rows, report);
+    onProgress?.(report);
+  };
+  for await (const line of lines) {
+    const parsed = parser.line(line);
+    if (parsed.kind === 'skip') continue;
+    report.rows++;
+    if (parsed.kind === 'error') {
+      report.invalid++;
+      if (report.errors.length < MAX_REPORTED_ROWS) report.errors.push(parsed.value);
+      else report.truncated = true;
+      continue;
+    }
+    if (seen.has(parsed.value.email)) {
+      report.invalid++;
+      if (report.errors.length < MAX_REPORTED_ROWS) {
+        report.errors.push({ row: parsed.value.row, reason: 'duplicate of an earlier row' });
+      } else report.truncated = true;
+      continue;
+    }
+    seen.add(parsed.value.email);
+    chunk.push(parsed.value);
+    if (chunk.length >= IMPORT_CHUNK) await flush();
+  }
+  await flush();
+  if (report.outcomes && report.outcomes.length > MAX_REPORTED_ROWS) {
+    delete report.outcomes;
+    report.truncated = true;
+  }
+  if (report.outcomes) report.outcomes.sort((a, b) => a.row - b.row);
+  return report;
+}
+
+async function writeImportChunk(
+  deps: ControlPlaneDeps,
+  rows: ImportRow[],
+  report: ImportReport,
+): Promise<void> {
+  const records = rows.map((row) =>
+    newMailbox(deps, {
+      email: row.email,
+      transport: row.transport,
+      ...(row.privacy ? { privacy: row.privacy } : {}),
+      source: 'import',
+    }),
+  );
+  const items = records.map((record) => workItemFor(deps, record)!);
+  // Queue rows first (one transaction per 100), then the mailboxes pointing at them.
+  await deps.work.put(items);
+  const leftover: WorkItem[] = [];
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: IMPORT_CONCURRENCY }, async () => {
+      while (next < records.length) {
+        const i = next++;
+        const record = records[i]!;
+        const item = items[i]!;
+        let outcome: 'accepted' | 'unchanged';
+        try {
+          await deps.mailboxes.insertMailbox({ ...record, workKey: item.key });
+          outcome = 'accepted';
+        } catch (error) {
+          if (!(error instanceof AlreadyExistsError)) throw error;
+          leftover.push(item);
+          outcome = 'unchanged';
+        }
+        report[outcome]++;
+        report.outcomes?.push({ row: rows[i]!.row, email: record.email, outcome });
+        if (report.outcomes && report.outcomes.length > MAX_REPORTED_ROWS) delete report.outcomes;
+      }
+    }),
+  );
+  for (const item of leftover) await deps.work.remove(item.kind, item.key);
+}
+
+export { ImportFormatError };
+
+// ---------------------------------------------------------------------------------------------
+// Read, change, remove
+
+export async function listMailboxes(
+  deps: Pick<ControlPlaneDeps, 'mailboxes'>,
+  query: MailboxQuery,
+): Promise<{ mailboxes: MailboxView[]; continuationToken?: string }> {
+  const page = await deps.mailboxes.listMailboxes(query);
+  return {
+    mailboxes: page.mailboxes.map(viewOf),
+    ...(page.continuationToken ? { continuationToken: page.continuationToken } : {}),
+  };
+}
+
+export async function getMailboxDetail(
+  deps: Pick<ControlPlaneDeps, 'mailboxes' | 'subscriptions' | 'devices'>,
+  email: string,
+): Promise<MailboxDetail> {
+  const mailbox = await requireMailbox(deps, email);
+  const [subscription, devices] = await Promise.all([
+    mailbox.subscriptionId ? deps.subscriptions.getSubscription(mailbox.subscriptionId) : undefined,
+    deps.devices.listDevices(mailbox.email),
+  ]);
+  return {
+    ...viewOf(mailbox),
+    ...(subscription ? { subscriptionExpiresAt: subscription.expiresAt } : {}),
+    devices: devices.length,
+  };
+}
+
+export async function setMailboxPrivacy(
+  deps: Pick<ControlPlaneDeps, 'mailboxes' | 'now'>,
+  email: string,
+  privacy: PrivacyMode | null,
+): Promise<MailboxView> {
+  for (let attempt = 0; ; attempt++) {
+    const mailbox = await requireMailbox(deps, email);
+    const next: MailboxRecord = { ...mailbox, updatedAt: new Date(deps.now()).toISOString() };
+    if (privacy === null) delete next.privacyMode;
+    else next.privacyMode = privacy;
+    try {
+      return viewOf(await deps.mailboxes.updateMailbox(next));
+    } catch (error) {
+      if (!(error instanceof ConcurrencyError) || attempt >= 4) throw error;
+    }
+  }
+}
+
+/**
+ * Unenrols: marks the mailbox `removed` (the timer stops working on it), deletes the Graph
+ * subscription, its secret, the devices and their push installations, the queue row, then the
+ * mailbox. A step that fails leaves the mailbox `removed` and throws; calling again continues,
+ * so a removed mailbox never keeps a live subscription.
+ */
+export async function unenrolMailbox(deps: ControlPlaneDeps, email: string): Promise<{ removed: boolean }> {
+  const found = await deps.mailboxes.getMailbox(email);
+  if (!found) return { removed: false };
+  let mailbox = found;
+  for (let attempt = 0; mailboxStateOf(mailbox) !== 'removed'; attempt++) {
+    try {
+      mailbox = await deps.mailboxes.updateMailbox({
+        ...mailbox,
+        state: 'removed',
+        updatedAt: new Date(deps.now()).toISOString(),
+      });
+    } catch (error) {
+      if (!(error instanceof ConcurrencyError) || attempt >= 4) throw error;
+      const again = await deps.mailboxes.getMailbox(email);
+      if (!again) return { removed: true };
+      mailbox = again;
+    }
+  }
+  if (mailbox.subscriptionId) {
+    const subscriptionId = mailbox.subscriptionId;
+    const subscription = await deps.subscriptions.getSubscription(subscriptionId);
+    try {
+      await deps.directory.deleteSubscription(subscription?.tenantId ?? mailbox.tenantId, subscriptionId);
+    } catch (error) {
+      const failure = deps.directory.classify(error);
+      // 404: already gone. Anything else: the subscription may still be live; keep what points at it.
+      if (!(failure.kind === 'failed' && /\b404\b/.test(failure.detail))) throw error;
+    }
+    deps.forgetSubscription?.(subscriptionId);
+    await deps.subscriptions.deleteSubscription(subscriptionId);
+  }
+  for (const device of await deps.devices.listDevices(mailbox.email)) {
+    await deps.push.unregisterDevice(device);
+    await deps.devices.deleteDevice(device.mailboxEmail, device.deviceId);
+  }
+  if (mailbox.workKey) {
+    const kind = mailbox.transport === 'ews' && !mailbox.subscriptionId ? 'migrate' : 'create';
+    await deps.work.remove(kind, mailbox.workKey);
+    await deps.work.remove(kind === 'create' ? 'migrate' : 'create', mailbox.workKey);
+  }
+  await deps.mailboxes.deleteMailbox(mailbox.email);
+  return { removed: true };
+}
+
+async function requireMailbox(
+  deps: Pick<ControlPlaneDeps, 'mailboxes'>,
+  email: string,
+): Promise<MailboxRecord> {
+  const mailbox = await deps.mailboxes.getMailbox(normaliseAddress(email));
+  if (!mailbox || mailboxStateOf(mailbox) === 'removed')
+    throw new NotFoundError(`No enrolled mailbox ${normaliseAddress(email)}.`);
+  return mailbox;
+}
+
+/** Lower-cased and trimmed; rejects what cannot be an address before any storage request. */
+export function normaliseAddress(email: unknown): string {
+  if (typeof email !== 'string') throw new ValidationError('email must be a string');
+  const value = email.trim().toLowerCase();
+  if (value.length === 0 || value.length > 254 || !/^[^\s@/\\#?]+@[^\s@/\\#?]+$/.test(value)) {
+    throw new ValidationError('email must be an address like name@domain');
+  }
+  return value;
+}
