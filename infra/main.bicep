@@ -110,6 +110,21 @@ param tableNamePrefix string = 'mailpush'
 @description('EWS-to-Graph migration: users moved per maintenance run.')
 param migrationBatchSize int = 50
 
+@minValue(1)
+@maxValue(50)
+@description('Failed attempts (429s and outages do not count) before a mailbox is marked failed.')
+param migrationMaxAttempts int = 5
+
+@description('Entra security group object ids (comma-separated) whose members are enrolled. Empty: none.')
+param enrolmentGroupIds string = ''
+
+@description('Unenrol members who left every enrolment group (false: only flag them).')
+param enrolmentGroupRemove bool = false
+
+@allowed(['off', 'groups', 'all'])
+@description('Self-service: a device registration from a user without a mailbox enrols them first.')
+param enrolOnDeviceRegistration string = 'off'
+
 @minLength(1)
 @description('NCRONTAB (six fields, with seconds) for the subscription-maintenance timer.')
 param maintenanceSchedule string = '0 */5 * * * *'
@@ -460,6 +475,10 @@ module api './modules/function-app.bicep' = {
     publicBaseUrl: publicBaseUrl
     tableNamePrefix: tableNamePrefix
     migrationBatchSize: migrationBatchSize
+    migrationMaxAttempts: migrationMaxAttempts
+    enrolmentGroupIds: enrolmentGroupIds
+    enrolmentGroupRemove: enrolmentGroupRemove
+    enrolOnDeviceRegistration: enrolOnDeviceRegistration
     maintenanceSchedule: maintenanceSchedule
     logLevel: logLevel
     defaultPrivacyMode: defaultPrivacyMode

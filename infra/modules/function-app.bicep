@@ -45,6 +45,11 @@ param graphCloud string
 
 param tableNamePrefix string
 param migrationBatchSize int
+param migrationMaxAttempts int
+param enrolmentGroupIds string
+param enrolmentGroupRemove bool
+@allowed(['off', 'groups', 'all'])
+param enrolOnDeviceRegistration string
 param maintenanceSchedule string
 @allowed(['debug', 'info', 'warn', 'error'])
 param logLevel string
@@ -238,6 +243,10 @@ var baseAppSettings = {
   PUBLIC_BASE_URL: effectivePublicBaseUrl
 
   MIGRATION_BATCH_SIZE: string(migrationBatchSize)
+  MIGRATION_MAX_ATTEMPTS: string(migrationMaxAttempts)
+  ENROLMENT_GROUP_IDS: enrolmentGroupIds
+  ENROLMENT_GROUP_REMOVE: string(enrolmentGroupRemove)
+  ENROL_ON_DEVICE_REGISTRATION: enrolOnDeviceRegistration
   MAINTENANCE_SCHEDULE: maintenanceSchedule
   SUBSCRIPTION_WRITES_PER_20_SECONDS: string(subscriptionWritesPer20Seconds)
   RENEWAL_WINDOW_HOURS: string(renewalWindowHours)
