@@ -318,7 +318,7 @@ interface Claims {
   tookOver: number;
 }
 
-/** Claims every device (one conditional write per device; one transaction when they fit). */
+/** Claims every device of the message in one store call, in the partition of the day it was received. */
 async function claimDevices(
   message: ChangeMessage,
   summary: Pick<MessageSummary, 'receivedDateTime'>,
