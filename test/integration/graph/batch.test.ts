@@ -5,7 +5,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { GraphRequestError, type BatchMember } from '../../../shared/graph/index.js';
 import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
-import { demoClient, routeCount, startSimulator } from './helpers.js';
+import { demoClient, routeCount } from './helpers.js';
+import { startTrustedSimulator } from '../../support/graph-sim.js';
 
 const ADELE = DEMO_TENANT.users[0];
 
@@ -13,7 +14,7 @@ let sim: GraphSimulator;
 let messageIds: string[];
 
 beforeAll(async () => {
-  sim = await startSimulator();
+  sim = await startTrustedSimulator();
   messageIds = Array.from(
     { length: 5 },
     (_, i) => sim.deliverMail(ADELE.mail, { subject: `Mail ${i + 1}` }).messageId,

@@ -14,7 +14,8 @@ import {
   getMessage,
 } from '../../../shared/graph/index.js';
 import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
-import { demoClient, routeCount, selfSignedCertificate, startSimulator } from './helpers.js';
+import { demoClient, routeCount, selfSignedCertificate } from './helpers.js';
+import { startTrustedSimulator } from '../../support/graph-sim.js';
 
 const ADELE = DEMO_TENANT.users[0];
 const CERT_APP = '3f1c2b7a-6d5e-4c3b-9a8f-7e6d5c4b3a21';
@@ -25,7 +26,7 @@ let sim: GraphSimulator;
 let messageIds: string[];
 
 beforeAll(async () => {
-  sim = await startSimulator();
+  sim = await startTrustedSimulator();
   messageIds = Array.from(
     { length: 5 },
     (_, i) => sim.deliverMail(ADELE.mail, { subject: `Mail ${i + 1}` }).messageId,
