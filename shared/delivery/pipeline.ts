@@ -117,6 +117,9 @@ export function createNotificationPipeline(deps: NotificationPipelineDeps): Noti
         deps.messages.getMessage(message.tenantId, message.userId, message.messageId),
       ),
   };
+  const claimStore = { idempotency: deps.idempotency, now, claimTimeoutMs };
+  const sender = { push: deps.push, idempotency: deps.idempotency };
+  const settleStore = { idempotency: deps.idempotency, now, log };
   const deviceRemoval: DeviceRemoval = { devices: deps.devices, push: deps.push, log };
 
   async function run(message: ChangeMessage, retry: RetryFactory): Promise<NotificationOutcome> {
@@ -135,21 +138,12 @@ export function createNotificationPipeline(deps: NotificationPipelineDeps): Noti
       message: read.summary,
     });
 
-    const claims = await claimDevices(message, read.summary, target.devices, {
-      idempotency: deps.idempotency,
-      now,
-      claimTimeoutMs,
-    });
+    const claims = await claimDevices(message, read.summary, target.devices, claimStore);
     if (claims.claimed.length === 0) return nothingClaimed(claims, retry);
 
-    const results = await sendPushes(
-      claims,
-      pushContent,
-      { push: deps.push, idempotency: deps.idempotency },
-      retry,
-    );
+    const results = await sendPushes(claims, pushContent, sender, retry);
 
-    const settled = await settleClaims(claims, results, { idempotency: deps.idempotency, now, log });
+    const settled = await settleClaims(claims, results, settleStore);
     if (settled.invalid.length > 0) {
       for (const device of settled.invalid) await removeDevice(device, deviceRemoval);
       deviceCache.forget(target.email);
