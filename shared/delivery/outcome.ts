@@ -76,7 +76,7 @@ export function describeNotificationOutcome(outcome: NotificationOutcome): strin
   }`;
 }
 
-/** Running counts by outcome, drop reason and retry reason (for status pages and benchmarks). */
+/** Running counts by outcome, drop reason and retry reason, per process (the benchmarks read them). */
 export class NotificationCounters {
   pushedMessages = 0;
   pushes = 0;

@@ -80,7 +80,7 @@ export interface RichNotificationKey {
 export interface RichNotificationOptions {
   /** Our app registration's client id: the tokens' `aud`. */
   appId: string;
-  /** Current and (during rotation) previous keys. */
+  /** The private keys Graph may have encrypted for, matched by certificate id or thumbprint. */
   keys: readonly RichNotificationKey[];
   /** Where the tokens' signing keys come from: `createRemoteJWKSet(jwksUri)`, or a local set in tests. */
   keySet: JWTVerifyGetKey;

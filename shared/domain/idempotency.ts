@@ -4,17 +4,18 @@
  * notified message again, and queue redeliveries after a crash or an abandon. Pure decision logic;
  * the records live in shared/store/idempotency-store.ts.
  *
- * Protocol, per device:
- *   1. claim: conditional insert of `sending` with a claim time. Exactly one concurrent claimer's
- *      insert succeeds. If the row exists: `sent` → skip; `sending` younger than the claim timeout →
- *      another worker is on it, retry later; older → that attempt crashed: take over with its ETag
- *      (exactly one concurrent takeover succeeds).
+ * Protocol, per (message, device):
+ *   1. claim: write `sending` with a claim time, conditionally, so that of concurrent claimers
+ *      exactly one wins. If a record exists (decideClaim): `sent` → skip; `sending` younger than the
+ *      claim timeout → another worker is on it, retry later; older → that attempt crashed: take it
+ *      over, conditional on the ETag read.
  *   2. send the push.
- *   3. mark `sent` (ETag of our claim); if the push was not sent, release (delete) the claim instead.
+ *   3. mark `sent`; if the push was not sent, release the claim instead (a retry may claim at once).
+ *      Both are conditional on the claim still being ours.
  *
  * Trade-off: a crash (or a lost lock, or a push slower than the claim timeout) between 2 and 3 leaves
- * a `sending` row behind; after the claim timeout a redelivery takes it over and sends again. So the
- * guarantee is exactly-once except in that window, where it is at-least-once: a rare second push
+ * a `sending` record behind; after the claim timeout a redelivery takes it over and sends again. So
+ * the guarantee is exactly-once except in that window, where it is at-least-once: a rare second push
  * beats a lost one, and no push provider offers a transactional "send if not sent". The timeout
  * must be longer than a push takes (seconds) and shorter than the wait a user would accept for a
  * retried push after a crash (minutes): default 2 minutes.
@@ -22,11 +23,11 @@
  * Keys: PartitionKey = `${day}-${shard}`: the UTC day (`yyyyMMdd`) of the message's
  * `receivedDateTime` — stable across redeliveries and Graph's retries, unlike the time we process
  * it — plus one hex digit of the message key's hash, so a day's writes spread over 16 partitions
- * (one Table partition serves about 2,000 entity operations per second). The Table adapter keeps
- * one row per message (RowKey = message key) with a slot per device, so claiming and marking all
- * devices of a message are one write each. Cleanup after the retention period deletes whole old
- * days: `PartitionKey lt '<cutoff day>'` covers every shard of every older day
- * (`20261116-f` < `20261117`) and reads exactly the rows to delete, never a live row.
+ * (one Table partition serves about 2,000 entity operations per second). Cleanup after the
+ * retention period deletes whole old days: `PartitionKey lt '<cutoff day>'` covers every shard of
+ * every older day (`20261116-f` < `20261117`) and reads exactly the rows to delete, never a live row.
+ * How a store lays out the records inside a partition (the Table store: one row per message, one
+ * slot per device, so claiming every device of a message is one write) is the store's concern.
  */
 import { createHash } from 'node:crypto';
 import type { DeliveryRecord } from './ports.js';
@@ -74,7 +75,7 @@ export function deliveryPartitionKey(day: string, messageKey: string): string {
   return `${day}-${shard.toString(16)}`;
 }
 
-/** Key of a (message, device) record in the in-memory fake (`|` never occurs in either part). */
+/** Key of one (message, device) record, for stores that keep a record per device (`|` never occurs in either part). */
 export function deliveryRowKey(messageKey: string, deviceId: string): string {
   return `${messageKey}|${deviceId}`;
 }

@@ -1,22 +1,24 @@
 export {
   GRAPH_VERSION,
-  MAX_BATCH_MEMBERS,
-  chunk,
   createGraphClient,
   graphClientSettings,
-  planMemberRetry,
-  type BatchMember,
-  type BatchMemberResult,
-  type BatchOptions,
   type GraphCall,
   type GraphClient,
   type GraphClientOptions,
   type GraphClientSettings,
   type GraphResponse,
   type HttpMethod,
-  type MemberRetryPlan,
   type RetryOptions,
 } from './client.js';
+export {
+  MAX_BATCH_MEMBERS,
+  chunk,
+  planMemberRetry,
+  type BatchMember,
+  type BatchMemberResult,
+  type BatchOptions,
+  type MemberRetryPlan,
+} from './batch.js';
 export {
   FORBIDDEN_ACCESS_POLICY,
   FORBIDDEN_CONSENT,

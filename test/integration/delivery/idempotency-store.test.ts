@@ -1,5 +1,5 @@
 /** TableIdempotencyStore against Azurite: conditional inserts, takeovers, transactions, purge. */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { TableClient } from '@azure/data-tables';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
 import { ValidationError } from '../../../shared/errors.js';
@@ -31,7 +31,13 @@ beforeAll(async () => {
   });
 });
 
-const messageKey = () => `c-${randomBytes(32).toString('base64url')}`;
+// Shaped like real message keys (a hash), but the same every run: the shard spread asserted below
+// must not depend on chance. The table is new per run, so keys never meet an older run's rows.
+let messageKeys = 0;
+const messageKey = () =>
+  `c-${createHash('sha256')
+    .update(`message-${(messageKeys += 1)}`)
+    .digest('base64url')}`;
 const claimed = (r: ClaimResult | undefined): DeliveryClaim => {
   if (r?.status !== 'claimed') throw new Error(`expected a claim, got ${JSON.stringify(r)}`);
   return r.claim;

@@ -24,7 +24,7 @@ import {
 import { createTableStores, type TableStores } from '../../../shared/store/index.js';
 import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
 import { InMemoryDeviceStore, InMemoryPushProvider, deviceRecord } from '../../support/fakes-push.js';
-import { startSimulator } from '../graph/helpers.js';
+import { startTrustedSimulator } from '../../support/graph-sim.js';
 
 const [adele, alex, megan, lee] = DEMO_TENANT.users;
 const META = { deliveryCount: 1, maxDeliveryCount: 10 };
@@ -101,7 +101,7 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 beforeAll(async () => {
-  sim = await startSimulator();
+  sim = await startTrustedSimulator();
   const connectionString = inject('tablesConnectionString');
   const tablePrefix = `np${randomBytes(4).toString('hex')}`;
   stores = createTableStores({ connectionString, tablePrefix });

@@ -7,11 +7,11 @@ import {
   demoToken,
   graph,
   GRAPH_SCOPE,
-  startTrustedSimulator,
   startWebhook,
   subscriptionBody,
   type Webhook,
 } from './helpers.js';
+import { startTrustedSimulator } from '../../support/graph-sim.js';
 
 const ADELE = DEMO_TENANT.users[0];
 const ALEX = DEMO_TENANT.users[1];

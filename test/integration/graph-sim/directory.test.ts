@@ -20,11 +20,11 @@ import {
   graph,
   GRAPH_SCOPE,
   inboxResource,
-  startTrustedSimulator,
   startWebhook,
   subscriptionBody,
   type Webhook,
 } from './helpers.js';
+import { startTrustedSimulator } from '../../support/graph-sim.js';
 
 let sim: GraphSimulator;
 let token: string;

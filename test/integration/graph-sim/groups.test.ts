@@ -11,7 +11,8 @@ import {
   generatedUser,
   type GraphSimulator,
 } from '../../../dev/sim/graph/index.js';
-import { demoToken, graph, startTrustedSimulator } from './helpers.js';
+import { demoToken, graph } from './helpers.js';
+import { startTrustedSimulator } from '../../support/graph-sim.js';
 
 interface MemberDelta {
   '@odata.type': string;

@@ -1,35 +1,10 @@
-/** Shared helpers for the Graph simulator's own tests (not a test file). */
+/** Shared helpers for the Graph simulator's own tests (not a test file); it starts with test/support/graph-sim.ts. */
 import { ClientSecretCredential } from '@azure/identity';
-import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  DEMO_TENANT,
-  startGraphSimulator,
-  type GraphSimulator,
-  type GraphSimulatorOptions,
-} from '../../../dev/sim/graph/index.js';
+import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
 
 export const GRAPH_SCOPE = 'https://graph.microsoft.com/.default';
-
-/**
- * Starts a simulator and checks that this worker trusts its CA (NODE_EXTRA_CA_CERTS must name a
- * file containing it, set before the worker started: test/support/graph-sim/global-setup.ts).
- */
-export async function startTrustedSimulator(options: GraphSimulatorOptions = {}): Promise<GraphSimulator> {
-  const sim = await startGraphSimulator({ seed: true, ...options });
-  const extra = process.env.NODE_EXTRA_CA_CERTS;
-  const trusted =
-    extra && existsSync(extra) && readFileSync(extra, 'utf8').includes(sim.caCertificatePem.trim());
-  if (!trusted) {
-    await sim.stop();
-    throw new Error(
-      'This worker does not trust the Graph simulator CA: add test/support/graph-sim/global-setup.ts to ' +
-        'vitest globalSetup (or call prepareGraphSimulatorCa() from the existing globalSetup).',
-    );
-  }
-  return sim;
-}
 
 export function demoCredential(
   sim: GraphSimulator,

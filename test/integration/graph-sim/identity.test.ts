@@ -13,7 +13,8 @@ import {
   type ClientCertificate,
   type GraphSimulator,
 } from '../../../dev/sim/graph/index.js';
-import { demoCredential, graph, GRAPH_SCOPE, startTrustedSimulator } from './helpers.js';
+import { demoCredential, graph, GRAPH_SCOPE } from './helpers.js';
+import { startTrustedSimulator } from '../../support/graph-sim.js';
 
 const CERT_APP = 'f2a5b3c1-8d7e-4f60-9a1b-2c3d4e5f6a7b';
 const OTHER_TENANT = 'b7c0ffee-1234-4abc-8def-0123456789ab';

@@ -3,7 +3,8 @@ import { ClientSecretCredential } from '@azure/identity';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
-import { demoToken, graph, GRAPH_SCOPE, startTrustedSimulator } from './helpers.js';
+import { demoToken, graph, GRAPH_SCOPE } from './helpers.js';
+import { startTrustedSimulator } from '../../support/graph-sim.js';
 
 const ADELE = DEMO_TENANT.users[0];
 

@@ -5,11 +5,11 @@ import {
   answerHandshake,
   demoToken,
   graph,
-  startTrustedSimulator,
   startWebhook,
   subscriptionBody,
   type Webhook,
 } from './helpers.js';
+import { startTrustedSimulator } from '../../support/graph-sim.js';
 
 const MEGAN = DEMO_TENANT.users[2];
 const LEE = DEMO_TENANT.users[3];

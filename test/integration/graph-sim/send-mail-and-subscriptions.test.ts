@@ -17,11 +17,11 @@ import {
   demoToken,
   graph,
   inboxResource,
-  startTrustedSimulator,
   startWebhook,
   subscriptionBody,
   type Webhook,
 } from './helpers.js';
+import { startTrustedSimulator } from '../../support/graph-sim.js';
 
 const ADELE = DEMO_TENANT.users[0];
 const ALEX = DEMO_TENANT.users[1];

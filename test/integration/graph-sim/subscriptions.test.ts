@@ -6,11 +6,11 @@ import {
   demoToken,
   graph,
   minutesFromNow,
-  startTrustedSimulator,
   startWebhook,
   subscriptionBody,
   type Webhook,
 } from './helpers.js';
+import { startTrustedSimulator } from '../../support/graph-sim.js';
 
 const ADELE = DEMO_TENANT.users[0];
 const ALEX = DEMO_TENANT.users[1];

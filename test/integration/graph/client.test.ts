@@ -1,7 +1,7 @@
 /**
  * shared/graph's client against the Graph simulator, with the REAL credentials from shared/auth:
- * tokens (secret, certificate, wrong secret), the SDK middleware's retries, `$batch` member
- * retries, 403 mapping and refusing links to other hosts.
+ * tokens (secret, certificate, wrong secret), the SDK middleware's retries, 403 mapping and
+ * refusing links to other hosts. `$batch` is in batch.test.ts.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -12,10 +12,10 @@ import {
   createGraphClient,
   forbiddenReason,
   getMessage,
-  type BatchMember,
 } from '../../../shared/graph/index.js';
 import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
-import { demoClient, routeCount, selfSignedCertificate, startSimulator } from './helpers.js';
+import { demoClient, routeCount, selfSignedCertificate } from './helpers.js';
+import { startTrustedSimulator } from '../../support/graph-sim.js';
 
 const ADELE = DEMO_TENANT.users[0];
 const CERT_APP = '3f1c2b7a-6d5e-4c3b-9a8f-7e6d5c4b3a21';
@@ -26,7 +26,7 @@ let sim: GraphSimulator;
 let messageIds: string[];
 
 beforeAll(async () => {
-  sim = await startSimulator();
+  sim = await startTrustedSimulator();
   messageIds = Array.from(
     { length: 5 },
     (_, i) => sim.deliverMail(ADELE.mail, { subject: `Mail ${i + 1}` }).messageId,
@@ -129,106 +129,6 @@ describe('retries in the SDK middleware', () => {
     const error = await rejection(getMessage(client, ADELE.id, messageIds[0] ?? ''));
     expect(error).toMatchObject({ status: 503, graphCode: 'ServiceUnavailable', retryable: true });
     expect(routeCount(sim, 'GET /v1.0/users/{id}/messages/{id}') - before).toBe(2);
-  });
-});
-
-describe('$batch', () => {
-  const members = (): BatchMember[] =>
-    messageIds.map((id, i) => ({
-      id: `m${i}`,
-      method: 'GET' as const,
-      url: `/users/${ADELE.id}/messages/${encodeURIComponent(id)}?$select=subject`,
-    }));
-
-  it('retries members that answered 429 after the largest Retry-After, only those', async () => {
-    sim.faults.injectStatus({ method: 'GET', pathIncludes: '/messages/' }, 429, {
-      inBatchMembers: true,
-      times: 3,
-      retryAfterSeconds: 2,
-    });
-    const waits: number[] = [];
-    const client = demoClient(sim, {
-      sleep: async (ms) => {
-        waits.push(ms);
-      },
-    });
-    const batchesBefore = routeCount(sim, 'POST /v1.0/$batch');
-    const results = await client.batch(members());
-    expect(waits).toEqual([2000]);
-    expect(routeCount(sim, 'POST /v1.0/$batch') - batchesBefore).toBe(2);
-    expect([...results.keys()].sort()).toEqual(['m0', 'm1', 'm2', 'm3', 'm4']);
-    for (const [id, result] of results) {
-      expect(result.status).toBe(200);
-      expect(result.attempts).toBe(['m0', 'm1', 'm2'].includes(id) ? 2 : 1);
-    }
-    expect(results.get('m4')?.body).toMatchObject({ subject: 'Mail 5' });
-  });
-
-  it('returns member 429s with retryAfterMs when member retries are off', async () => {
-    sim.faults.injectStatus({ method: 'GET', pathIncludes: '/messages/' }, 429, {
-      inBatchMembers: true,
-      times: 1,
-      retryAfterSeconds: 4,
-    });
-    const results = await demoClient(sim).batch(members(), { retryMembers: false });
-    expect(results.get('m0')).toMatchObject({ status: 429, retryAfterMs: 4000, attempts: 1 });
-    expect(results.get('m0')?.error).toBeInstanceOf(GraphRequestError);
-    expect(results.get('m1')?.status).toBe(200);
-  });
-
-  it('gives up on a member after maxMemberAttempts', async () => {
-    sim.faults.injectStatus({ method: 'GET', pathIncludes: '/messages/' }, 503, {
-      inBatchMembers: true,
-      times: 10,
-    });
-    const waits: number[] = [];
-    const client = demoClient(sim, {
-      retry: { delaySeconds: 0.5 },
-      sleep: async (ms) => {
-        waits.push(ms);
-      },
-    });
-    const results = await client.batch(members().slice(0, 1), { maxMemberAttempts: 3 });
-    expect(results.get('m0')).toMatchObject({ status: 503, attempts: 3 });
-    expect(waits).toEqual([500, 1000]); // exponential backoff without Retry-After
-  });
-
-  it('keeps the answers of other requests when one $batch request fails as a whole', async () => {
-    sim.faults.injectStatus({ method: 'POST', pathIncludes: '/$batch' }, 503, {
-      times: 1,
-      retryAfterSeconds: 3,
-    });
-    const many: BatchMember[] = Array.from({ length: 25 }, (_, i) => ({
-      id: String(i),
-      method: 'GET' as const,
-      url: `/users/${ADELE.id}/messages/${encodeURIComponent(messageIds[i % 5] ?? '')}?$select=id`,
-    }));
-    const before = routeCount(sim, 'POST /v1.0/$batch');
-    const results = await demoClient(sim, { retry: { maxRetries: 0 } }).batch(many, { concurrency: 1 });
-    expect(routeCount(sim, 'POST /v1.0/$batch') - before).toBe(2); // the failed one is not resubmitted
-    expect(results.get('0')).toMatchObject({ status: 503, retryAfterMs: 3000, attempts: 1 });
-    expect(results.get('19')?.error).toMatchObject({ status: 503, operation: 'POST /$batch' });
-    expect(results.get('20')?.status).toBe(200);
-    expect(results.get('24')?.status).toBe(200);
-  });
-
-  it('throws when every $batch request failed', async () => {
-    sim.faults.injectStatus({ method: 'POST', pathIncludes: '/$batch' }, 500, { times: 2 });
-    const error = await rejection(demoClient(sim).batch(members()));
-    expect(error).toMatchObject({ status: 500, graphCode: 'InternalServerError' });
-  });
-
-  it('splits 45 members into 3 requests of at most 20', async () => {
-    const many: BatchMember[] = Array.from({ length: 45 }, (_, i) => ({
-      id: String(i),
-      method: 'GET' as const,
-      url: `/users/${ADELE.id}/messages/${encodeURIComponent(messageIds[i % 5] ?? '')}?$select=id`,
-    }));
-    const before = routeCount(sim, 'POST /v1.0/$batch');
-    const results = await demoClient(sim).batch(many, { concurrency: 2 });
-    expect(routeCount(sim, 'POST /v1.0/$batch') - before).toBe(3);
-    expect(results.size).toBe(45);
-    expect([...results.values()].every((r) => r.status === 200)).toBe(true);
   });
 });
 

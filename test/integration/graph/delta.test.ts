@@ -3,7 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { syncInboxDelta, type GraphClient } from '../../../shared/graph/index.js';
 import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
-import { demoClient, routeCount, startSimulator } from './helpers.js';
+import { demoClient, routeCount } from './helpers.js';
+import { startTrustedSimulator } from '../../support/graph-sim.js';
 
 const DELTA_ROUTE = 'GET /v1.0/users/{id}/mailFolders/{id}/messages/delta';
 const USER = { id: randomUUID(), mail: 'delta.user@contoso.example', displayName: 'Delta User' };
@@ -13,7 +14,7 @@ let client: GraphClient;
 const since = new Date(Date.now() - 60 * 60_000);
 
 beforeAll(async () => {
-  sim = await startSimulator();
+  sim = await startTrustedSimulator();
   sim.addUser(DEMO_TENANT.tenantId, USER);
   client = demoClient(sim);
 });

@@ -1,36 +1,11 @@
-/** Shared by the shared/graph integration tests (not a test file). */
+/** Shared by the shared/graph integration tests (not a test file); the simulator starts with test/support/graph-sim.ts. */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import forge from 'node-forge';
 import { createGraphCredential } from '../../../shared/auth/index.js';
 import { createGraphClient, type GraphClient, type GraphClientOptions } from '../../../shared/graph/index.js';
-import {
-  DEMO_TENANT,
-  startGraphSimulator,
-  type GraphSimulator,
-  type GraphSimulatorOptions,
-} from '../../../dev/sim/graph/index.js';
-
-/**
- * A seeded simulator whose CA this worker trusts (NODE_EXTRA_CA_CERTS is read at process start,
- * so the vitest globalSetup must have prepared it: see test/support/graph-sim/ca-setup.ts).
- */
-export async function startSimulator(options: GraphSimulatorOptions = {}): Promise<GraphSimulator> {
-  const sim = await startGraphSimulator({ seed: true, ...options });
-  const extra = process.env.NODE_EXTRA_CA_CERTS;
-  const trusted =
-    extra && existsSync(extra) && readFileSync(extra, 'utf8').includes(sim.caCertificatePem.trim());
-  if (!trusted) {
-    await sim.stop();
-    throw new Error(
-      'This test worker does not trust the Graph simulator CA: the vitest globalSetup must call ' +
-        'prepareGraphSimulatorCa() (test/support/graph-sim/ca-setup.ts) before the workers start.',
-    );
-  }
-  return sim;
-}
+import { DEMO_TENANT, type GraphSimulator } from '../../../dev/sim/graph/index.js';
 
 /** A client for the demo app with the REAL client-secret credential from shared/auth. */
 export function demoClient(

@@ -20,9 +20,9 @@ import {
   routeCount,
   startEchoWebhook,
   startSilentWebhook,
-  startSimulator,
   type LocalServer,
 } from './helpers.js';
+import { startTrustedSimulator } from '../../support/graph-sim.js';
 
 const USERS = DEMO_TENANT.users;
 const ADELE = USERS[0];
@@ -36,7 +36,7 @@ let subscriptions: GraphSubscriptions;
 
 beforeAll(async () => {
   // Graph gives the handshake 10 s; a shorter limit keeps the "no answer" case quick.
-  sim = await startSimulator({ handshakeTimeoutMs: 1500, duplicateSubscriptionConflict: true });
+  sim = await startTrustedSimulator({ handshakeTimeoutMs: 1500, duplicateSubscriptionConflict: true });
   webhook = await startEchoWebhook();
   silent = await startSilentWebhook();
   client = demoClient(sim);

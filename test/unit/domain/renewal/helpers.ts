@@ -33,11 +33,14 @@ export class ManualClock {
   }
 }
 
+// Default ids are a sequence, not random: an id decides its renewal jitter (hashJitter).
+let entries = 0;
+
 export function entry(
   overrides: Partial<RenewalScheduleEntry> & { expiresAt: number },
 ): RenewalScheduleEntry {
   return {
-    subscriptionId: `sub-${Math.random().toString(36).slice(2, 12)}`,
+    subscriptionId: `sub-${(entries += 1)}`,
     tenantId: 'tenant-a',
     dueAt: overrides.expiresAt - WINDOW,
     attempts: 0,
