@@ -63,14 +63,14 @@ export async function processQueuedNotification(
 
 /**
  * `services.notifications`, built by the composition root with buildNotificationService
- * (shared/notify). Absent: the change message is thrown back (kept on the queue, dead-lettered
+ * (shared/delivery). Absent: the change message is thrown back (kept on the queue, dead-lettered
  * after the max delivery count), never dropped.
  */
 export function notificationsOf(services: Services): NotificationService {
   const notifications = (services as Services & { notifications?: NotificationService }).notifications;
   if (!notifications) {
     throw new ConfigError([
-      'services.notifications is not set: build it with buildNotificationService (shared/notify) in shared/app/services.ts to process change notifications',
+      'services.notifications is not set: build it with buildNotificationService (shared/delivery) in shared/app/services.ts to process change notifications',
     ]);
   }
   return notifications;

@@ -3,7 +3,7 @@
  * PartitionKey = `${day}-${shard}` (UTC day `yyyyMMdd` of the message + a hex digit of its key's
  * hash), RowKey = the message key; one property per device, named `d<hash of the device id>`,
  * holding `{"id","s":"sending"|"sent","c":claimedAt,"k":claimId,"t":sentAt}` as JSON (an empty
- * string once released). See shared/notify/idempotency.ts for the protocol, its trade-off and the
+ * string once released). See shared/domain/idempotency.ts for the protocol, its trade-off and the
  * key choice.
  *
  * Why one entity per message rather than per (message, device): the common path — first delivery,
