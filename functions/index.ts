@@ -10,6 +10,15 @@ import './subscription-maintenance.js';
 import './notification-processor.js';
 import './devices-post.js';
 import './devices-delete.js';
+import './manage-mailboxes-list.js';
+import './manage-mailboxes-post.js';
+import './manage-mailboxes-import.js';
+import './manage-mailbox-get.js';
+import './manage-mailbox-patch.js';
+import './manage-mailbox-delete.js';
+import './manage-migration-get.js';
+import './manage-migration-put.js';
+import './manage-migration-retry-failed.js';
 
 // A bad or missing setting stops the worker here, before any function runs, with one message
 // naming every problem (values of secrets never shown).

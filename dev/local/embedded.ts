@@ -63,7 +63,13 @@ export async function startEmbeddedServices(
     if (!env.GRAPH_TENANT_ID) {
       // No Graph credentials: the simulated tenant plays Graph and Entra ID (its CA must be trusted
       // through NODE_EXTRA_CA_CERTS, which dev/local/start.ts arranges before this process starts).
-      const sim = await startGraphSimulator({ seed: true });
+      // LOCAL_SIM_USERS: generated users besides the five demo users (some on-premises, some outside
+      // the access policy, some without a mailbox: see dev/sim/graph/demo.ts), to try enrolment.
+      const generatedUsers = Number(env.LOCAL_SIM_USERS ?? 0);
+      if (!Number.isInteger(generatedUsers) || generatedUsers < 0 || generatedUsers > 100_000) {
+        throw new Error(`LOCAL_SIM_USERS: expected a whole number from 0 to 100000, got ${String(env.LOCAL_SIM_USERS)}`);
+      }
+      const sim = await startGraphSimulator({ seed: true, generatedUsers });
       graphSimulator = sim;
       stops.push(() => sim.stop());
       Object.assign(settings, {
@@ -74,7 +80,7 @@ export async function startEmbeddedServices(
         GRAPH_ENDPOINT: sim.url,
       });
       log(
-        `[local] simulated Graph tenant ${DEMO_TENANT.domain} at ${sim.url} (users: ${DEMO_TENANT.users.map((u) => u.mail).join(', ')})`,
+        `[local] simulated Graph tenant ${DEMO_TENANT.domain} at ${sim.url} (users: ${DEMO_TENANT.users.map((u) => u.mail).join(', ')}${generatedUsers > 0 ? ` and ${generatedUsers} generated: user0001@${DEMO_TENANT.domain} …` : ''})`,
       );
     }
     let entraIssuer: LocalEntraIssuer | undefined;

@@ -11,7 +11,8 @@ import type { HttpFunctionDefinition } from '../../shared/hosting/registry.js';
 // @azure/functions is a bundled CommonJS module: Node's ESM loader cannot see its named exports.
 const { HttpRequest, HttpResponse, InvocationContext } = azureFunctions;
 
-const MAX_LOCAL_BODY_BYTES = 8 * 1024 * 1024;
+/** Like the Functions host's 100 MB request limit, with room for a large mailbox import. */
+const MAX_LOCAL_BODY_BYTES = 100 * 1024 * 1024;
 
 /** Serves one request with the matching HTTP function (404/405 when none). */
 export type HttpTriggerHandler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;

@@ -54,6 +54,13 @@ if (!process.env.GRAPH_TENANT_ID && !process.env[CA_DIR_ENV]) {
       console.log(
         `[local] a 24-hour devices-API token for ${adele.mail} (Authorization: Bearer …), see requests.http:\n${token}`,
       );
+      const admin = await host.entraIssuer.admin(
+        { objectId: adele.id, upn: adele.mail },
+        { expiresInSec: 24 * 3600 },
+      );
+      console.log(
+        `[local] a 24-hour admin token (${adele.mail} with the MailPush.Admin role) for /api/manage/… and npm run admin:\n${admin}`,
+      );
     }
     console.log('[local] press Ctrl-C to stop');
     let stopping = false;

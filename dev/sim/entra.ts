@@ -148,6 +148,33 @@ export class LocalEntraIssuer {
       .sign(options.signWith ?? this.signing.privateKey);
   }
 
+  /** An operator's token carrying the admin app role (delegated). */
+  admin(user: EntraUser, options: MintOptions = {}): Promise<string> {
+    return this.mint(user, { ...options, claims: { roles: ['MailPush.Admin'], ...options.claims } });
+  }
+
+  /**
+   * An app-only token (automation, client credentials): no user, no `scp`; `roles` are the app
+   * roles granted to the calling app; `oid` is its service principal.
+   */
+  app(appId: string, roles: string[] = ['MailPush.Admin'], options: MintOptions = {}): Promise<string> {
+    const principal = { objectId: randomUUID(), upn: 'unused@app' };
+    return this.mint(principal, {
+      ...options,
+      claims: {
+        azp: appId,
+        roles,
+        idtyp: 'app',
+        upn: undefined,
+        preferred_username: undefined,
+        unique_name: undefined,
+        name: undefined,
+        scp: undefined,
+        ...options.claims,
+      },
+    });
+  }
+
   // Tokens the validator must refuse -------------------------------------------------------------
 
   expired(user: EntraUser, secondsAgo = 3600): Promise<string> {

@@ -74,7 +74,7 @@ export interface MigrationProgress {
 
 export async function migrationProgress(
   deps: Pick<ControlPlaneDeps, 'control' | 'work' | 'now'>,
-  options: { batchSize: number; runIntervalMs: number; nextRunAt?: number },
+  options: { batchSize: number },
 ): Promise<MigrationProgress> {
   const [flag, history, remaining] = await Promise.all([
     readMigrationSwitch(deps.control),
@@ -85,9 +85,12 @@ export async function migrationProgress(
   const moving = runs.filter((r) => r.migrated > 0);
   const perRun = moving.length === 0 ? 0 : moving.reduce((sum, r) => sum + r.migrated, 0) / moving.length;
   const now = deps.now();
+  const interval = runInterval(runs);
+  const last = runs[runs.length - 1];
+  const nextRunAt = last ? Math.max(now, Date.parse(last.at) + interval) : undefined;
   const eta =
     flag.enabled && perRun > 0 && remaining > 0
-      ? new Date(now + Math.ceil(remaining / perRun) * options.runIntervalMs).toISOString()
+      ? new Date((nextRunAt ?? now) + (Math.ceil(remaining / perRun) - 1) * interval).toISOString()
       : undefined;
   return {
     ...flag,
@@ -95,10 +98,23 @@ export async function migrationProgress(
     perRun: Math.round(perRun * 10) / 10,
     ...(eta ? { eta } : {}),
     batchSize: options.batchSize,
-    ...(runs.length > 0 ? { lastRun: runs[runs.length - 1]! } : {}),
-    ...(options.nextRunAt ? { nextRunAt: new Date(options.nextRunAt).toISOString() } : {}),
+    ...(last ? { lastRun: last } : {}),
+    ...(flag.enabled && nextRunAt !== undefined ? { nextRunAt: new Date(nextRunAt).toISOString() } : {}),
     recentRuns: runs,
   };
+}
+
+/** The timer's period as the recorded runs show it (the schedule is the binding's business); 5 min without history. */
+function runInterval(runs: readonly MigrationRun[]): number {
+  const times = runs.map((r) => Date.parse(r.at)).filter(Number.isFinite);
+  if (times.length < 2) return 5 * 60_000;
+  const gaps = times
+    .slice(1)
+    .map((t, i) => t - times[i]!)
+    .filter((gap) => gap > 0);
+  if (gaps.length === 0) return 5 * 60_000;
+  gaps.sort((a, b) => a - b);
+  return gaps[Math.floor(gaps.length / 2)]!;
 }
 
 /**

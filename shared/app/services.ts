@@ -3,6 +3,7 @@ import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential
 import { createGraphCredential } from '../auth/index.js';
 import { TenantBudgets } from '../domain/renewal/token-bucket.js';
 import { SubscriptionLifecycle } from '../domain/subscription-lifecycle.js';
+import type { AdminApiDeps } from '../admin/http.js';
 import type { ControlPlaneDeps } from '../admin/mailboxes.js';
 import { workKeyFor } from '../store/work-queue-store.js';
 import {
@@ -81,6 +82,8 @@ export interface Services {
   directory: MailboxDirectoryPort;
   /** What the admin API's use cases need. */
   controlPlane: ControlPlaneDeps;
+  /** The admin API: the control plane plus its bearer validator (same audience as the devices API). */
+  adminApi: AdminApiDeps;
   close(): Promise<void>;
 }
 
@@ -150,6 +153,21 @@ export async function buildServices(settings: Settings): Promise<Services> {
   });
   const push = createPushProvider(settings.push);
   const directory = new GraphDirectory(graphClients);
+  // One validator for both APIs (same app registration): signing keys are fetched once.
+  const bearer = createDeviceBearerValidator(settings.deviceApi);
+  const controlPlane: ControlPlaneDeps = {
+    tenantId: graph.tenantId,
+    now: () => Date.now(),
+    mailboxes: stores.mailboxes,
+    work: stores.work,
+    control: stores.control,
+    directory,
+    subscriptions: stores.subscriptions,
+    devices: stores.devices,
+    push,
+    workKeyFor,
+    forgetSubscription: (subscriptionId) => subscriptionLookup.forget(subscriptionId),
+  };
   // A Graph 429 asks for quiet; the trigger can only abandon (immediate redelivery), so a retry
   // is a copy scheduled on the queue for after Retry-After.
   const retryScheduler = new ServiceBusRetryScheduler(serviceBus, settings.notificationQueueName);
@@ -188,7 +206,7 @@ export async function buildServices(settings: Settings): Promise<Services> {
       mailboxes: stores.mailboxes,
       devices: stores.devices,
       push,
-      bearer: createDeviceBearerValidator(settings.deviceApi),
+      bearer,
       now: () => new Date(),
     },
     mailboxes: stores.mailboxes,
@@ -199,19 +217,8 @@ export async function buildServices(settings: Settings): Promise<Services> {
     work: stores.work,
     control: stores.control,
     directory,
-    controlPlane: {
-      tenantId: graph.tenantId,
-      now: () => Date.now(),
-      mailboxes: stores.mailboxes,
-      work: stores.work,
-      control: stores.control,
-      directory,
-      subscriptions: stores.subscriptions,
-      devices: stores.devices,
-      push,
-      workKeyFor,
-      forgetSubscription: (subscriptionId) => subscriptionLookup.forget(subscriptionId),
-    },
+    controlPlane,
+    adminApi: { bearer, controlPlane, migrationBatchSize: settings.admin.migrationBatchSize },
     async close() {
       await retryScheduler.close?.();
       await queue.close();

@@ -261,7 +261,16 @@ export function loadSettings(env: Env): Settings {
   const renewalWindowHours = intIn('RENEWAL_WINDOW_HOURS', 2, 72);
   const resyncWindowMinutes = intIn('RESYNC_WINDOW_MINUTES', 5, 1440);
 
-  if (problems.length > 0 || !tables || !serviceBus || !graph || !deviceApi || !push || !notifications || !admin) {
+  if (
+    problems.length > 0 ||
+    !tables ||
+    !serviceBus ||
+    !graph ||
+    !deviceApi ||
+    !push ||
+    !notifications ||
+    !admin
+  ) {
     throw new ConfigError(problems);
   }
   return {

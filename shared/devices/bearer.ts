@@ -25,6 +25,10 @@ export interface DevicePrincipal {
   mailboxCandidates: string[];
   /** Delegated scopes (`scp`), empty for app-only tokens. */
   scopes: string[];
+  /** App roles (`roles`): assigned to the user (delegated) or granted to the calling app (app-only). */
+  roles: string[];
+  /** The calling application's client id (`azp`, v1 `appid`). */
+  appId: string | undefined;
 }
 
 export interface BearerValidator {
@@ -208,6 +212,10 @@ function principalOf(payload: jose.JWTPayload, expectedTenant: string | undefine
     username: names.find((name) => name !== undefined),
     mailboxCandidates,
     scopes: scp ? scp.split(' ').filter((scope) => scope.length > 0) : [],
+    roles: Array.isArray(payload['roles'])
+      ? payload['roles'].filter((role): role is string => typeof role === 'string')
+      : [],
+    appId: stringClaim(payload, 'azp') ?? stringClaim(payload, 'appid'),
   };
 }
 

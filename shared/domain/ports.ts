@@ -39,6 +39,8 @@ export interface MailboxQuery {
   transport?: MailboxRecord['transport'];
   /** Addresses starting with this. */
   prefix?: string;
+  /** Only mailboxes migrated to Graph at or after this time (ISO). */
+  migratedSince?: string;
   continuationToken?: string;
   pageSize?: number;
 }

@@ -131,12 +131,10 @@ export class GraphDirectory implements MailboxDirectoryPort {
   }
 
   async checkInbox(tenantId: string, userId: string): Promise<void> {
-    await this.clients
-      .forTenant(tenantId)
-      .request({
-        method: 'GET',
-        path: `/users/${encodeURIComponent(userId)}/mailFolders('Inbox')?$select=id`,
-      });
+    await this.clients.forTenant(tenantId).request({
+      method: 'GET',
+      path: `/users/${encodeURIComponent(userId)}/mailFolders('Inbox')?$select=id`,
+    });
   }
 
   async findSubscriptions(tenantId: string, userId: string, notificationUrl: string): Promise<string[]> {
@@ -193,7 +191,9 @@ export function classifyMailboxFailure(error: unknown, user?: DirectoryUser): Gr
   if (error.retryable) return { kind: 'throttled', retryAfterMs: error.retryAfterMs ?? 60_000, detail };
   const text = `${error.graphCode ?? ''} ${error.graphMessage ?? ''}`;
   if (MAILBOX_NOT_IN_CLOUD.test(text)) {
-    const onPremises = user ? user.onPremisesSyncEnabled && user.licensed : false;
+    // A user synced from on-premises AD whose mailbox Exchange Online does not host: the mailbox is
+    // on the on-premises server. A cloud-only user without one simply has no mailbox (licence).
+    const onPremises = user?.onPremisesSyncEnabled === true;
     return { kind: 'failed', failure: onPremises ? 'on_premises' : 'no_mailbox', detail };
   }
   if (

@@ -141,10 +141,11 @@ export class TableMailboxStore implements MailboxStore {
   async listMailboxes(query: MailboxQuery = {}): Promise<MailboxPage> {
     const conditions: string[] = [];
     if (query.prefix) {
-      const prefix = normaliseEmail(query.prefix);
+      const prefix = query.prefix.trim().toLowerCase();
       conditions.push(odata`PartitionKey ge ${prefix}`, odata`PartitionKey lt ${`${prefix}\uffff`}`);
     }
     if (query.transport) conditions.push(odata`transport eq ${query.transport}`);
+    if (query.migratedSince) conditions.push(odata`migratedAt ge ${query.migratedSince}`);
     const pageSize = Math.min(Math.max(query.pageSize ?? 100, 1), 1000);
     const pages = this.table.client
       .listEntities<Record<string, unknown>>({

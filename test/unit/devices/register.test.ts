@@ -29,6 +29,8 @@ const adele: DevicePrincipal = {
   username: 'Adele@contoso.example',
   mailboxCandidates: ['adele@contoso.example'],
   scopes: ['Devices.ReadWrite'],
+  roles: [],
+  appId: undefined,
 };
 const lee: DevicePrincipal = {
   ...adele,
