@@ -67,7 +67,9 @@ export async function startEmbeddedServices(
       // the access policy, some without a mailbox: see dev/sim/graph/demo.ts), to try enrolment.
       const generatedUsers = Number(env.LOCAL_SIM_USERS ?? 0);
       if (!Number.isInteger(generatedUsers) || generatedUsers < 0 || generatedUsers > 100_000) {
-        throw new Error(`LOCAL_SIM_USERS: expected a whole number from 0 to 100000, got ${String(env.LOCAL_SIM_USERS)}`);
+        throw new Error(
+          `LOCAL_SIM_USERS: expected a whole number from 0 to 100000, got ${String(env.LOCAL_SIM_USERS)}`,
+        );
       }
       const sim = await startGraphSimulator({ seed: true, generatedUsers });
       graphSimulator = sim;

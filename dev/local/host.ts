@@ -91,7 +91,12 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     // loaded get 503.
     const loaded: { http?: HttpTriggerHandler; sink?: LocalSinkPushProvider } = {};
     const server = createServer((req, res) => {
-      const local = { amqp: embedded.amqp, sink: () => loaded.sink, ready: () => loaded.http !== undefined };
+      const local = {
+        amqp: embedded.amqp,
+        sink: () => loaded.sink,
+        ready: () => loaded.http !== undefined,
+        issuer: embedded.entraIssuer,
+      };
       if (serveLocalRoute(req, res, local)) return;
       if (!loaded.http) {
         req.resume();

@@ -4,6 +4,8 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { LocalSinkPushProvider } from '../../shared/push/local-sink.js';
+import type { LocalEntraIssuer } from '../sim/entra.js';
+import { DEMO_TENANT } from '../sim/graph/demo.js';
 import type { AmqpStandIn } from '../sim/service-bus.js';
 
 export interface LocalRouteSources {
@@ -13,6 +15,8 @@ export interface LocalRouteSources {
   sink: () => LocalSinkPushProvider | undefined;
   /** False while the functions are loading. */
   ready: () => boolean;
+  /** The local token issuer, when the runner plays Entra ID (simulated tenant). */
+  issuer: LocalEntraIssuer | undefined;
 }
 
 /** Serves `/local/...` and answers true, or leaves the request alone and answers false. */
@@ -25,6 +29,23 @@ export function serveLocalRoute(
     const name = decodeURIComponent(req.url.slice('/local/queues/'.length));
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ queue: name, ...sources.amqp.stats(name) }));
+    return true;
+  }
+  if (sources.issuer && req.method === 'GET' && (req.url ?? '').split('?')[0] === '/local/admin-token') {
+    // Local sign-in for the console and `npm run admin`: a one-hour admin token of the simulated
+    // tenant's first user. Only the runner's own issuer signs it; it means nothing in Azure.
+    req.resume();
+    const operator = DEMO_TENANT.users[0];
+    void sources.issuer.admin({ objectId: operator.id, upn: operator.mail }, { expiresInSec: 3600 }).then(
+      (token) => {
+        res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' });
+        res.end(JSON.stringify({ accessToken: token, user: operator.mail, expiresInSeconds: 3600 }));
+      },
+      () => {
+        res.writeHead(500, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'internal_error', message: 'Could not sign a token.' } }));
+      },
+    );
     return true;
   }
   if (sources.ready() && req.method === 'GET' && isLocalPushesPath(req.url)) {

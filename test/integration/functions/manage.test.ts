@@ -328,3 +328,13 @@ describe('EWS → Graph migration', () => {
     expect(await host.services.mailboxes.getMailbox(onPremises.mail)).toMatchObject({ state: 'ews' });
   });
 });
+
+describe('local sign-in (runner only)', () => {
+  it('GET /local/admin-token hands out a working admin token of the simulated tenant', async () => {
+    const res = await fetch(`${host.url}/local/admin-token`);
+    expect(res.status).toBe(200);
+    const { accessToken, user } = (await res.json()) as { accessToken: string; user: string };
+    expect(user).toBe(adele.mail);
+    expect((await call('GET', 'migration', { token: accessToken })).status).toBe(200);
+  });
+});
