@@ -66,6 +66,10 @@ export interface MailboxView {
   enrolledAt: string;
   updatedAt: string;
   migratedAt?: string;
+  /** Entra groups that enrolled it. */
+  groups?: string[];
+  /** Left every enrolment group (flagged for an operator when ENROLMENT_GROUP_REMOVE is off). */
+  groupsLeftAt?: string;
 }
 
 export interface MailboxDetail extends MailboxView {
@@ -94,6 +98,8 @@ export function viewOf(m: MailboxRecord): MailboxView {
     enrolledAt: m.createdAt,
     updatedAt: m.updatedAt,
     ...(m.migratedAt ? { migratedAt: m.migratedAt } : {}),
+    ...(m.groups ? { groups: m.groups.split(',') } : {}),
+    ...(m.groupsLeftAt ? { groupsLeftAt: m.groupsLeftAt } : {}),
   };
 }
 

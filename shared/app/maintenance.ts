@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { syncEnrolmentGroups, type GroupSyncReport } from '../admin/groups.js';
 import { readMigrationSwitch, recordMigrationRun } from '../admin/migration.js';
 import { runMailboxWork, type MailboxWorkReport } from '../domain/enrolment/work-pass.js';
 import { runRenewalPass, type RenewalReport } from '../domain/renewal/pass.js';
@@ -41,6 +42,8 @@ export type DeliveryPurgeReport =
     };
 
 export interface MaintenanceReport extends RenewalReport {
+  /** Members of the enrolment groups enrolled (or unenrolled) from their member delta. */
+  groups: GroupSyncReport | { status: 'failed'; error: string };
   /** Pending mailboxes given subscriptions and EWS mailboxes migrated (after the renewals). */
   mailboxes: MailboxWorkReport | { status: 'failed'; error: string };
   purge: DeliveryPurgeReport;
@@ -91,7 +94,9 @@ export async function runMaintenance(
     onWarning: (message, error) => warn(error instanceof Error ? `${message}: ${error.message}` : message),
   });
 
-  // Renewals first: new work must never cause an expiry. Then the mailboxes waiting for Graph.
+  // Renewals first: new work must never cause an expiry. Then new group members, then the
+  // mailboxes waiting for Graph (which picks up the members just enrolled).
+  const groups = await runGroupSyncStep(services, warn, now, start + MAILBOX_WORK_DEADLINE_MS);
   const mailboxes = await runMailboxWorkStep(services, warn, now, start + MAILBOX_WORK_DEADLINE_MS);
 
   let purge: DeliveryPurgeReport;
@@ -104,7 +109,7 @@ export async function runMaintenance(
       maxRows: options.purgeMaxRows ?? DELIVERY_PURGE_MAX_ROWS_PER_RUN,
     });
   }
-  const report = { ...renewal, mailboxes, purge };
+  const report = { ...renewal, groups, mailboxes, purge };
   try {
     await services.control.put(LAST_MAINTENANCE_RUN, {
       at: new Date(start).toISOString(),
@@ -115,6 +120,32 @@ export async function runMaintenance(
     warn(`recording the run report failed: ${ensureError(error).message}`);
   }
   return report;
+}
+
+async function runGroupSyncStep(
+  services: Services,
+  warn: (message: string) => void,
+  now: () => number,
+  deadline: number,
+): Promise<MaintenanceReport['groups']> {
+  const { admin } = services.settings;
+  try {
+    const report = await syncEnrolmentGroups(
+      { ...services.controlPlane, now, membership: services.membership, lease: services.leases },
+      {
+        groupIds: admin.enrolmentGroupIds,
+        removeLeavers: admin.enrolmentGroupRemove,
+        deadline,
+        owner: randomUUID(),
+      },
+    );
+    for (const failure of report.failed) warn(`enrolment group ${failure.groupId}: ${failure.error}`);
+    return report;
+  } catch (error) {
+    const message = ensureError(error).message;
+    warn(`enrolment group sync failed; the next run continues: ${message}`);
+    return { status: 'failed', error: message };
+  }
 }
 
 async function runMailboxWorkStep(

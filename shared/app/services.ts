@@ -5,6 +5,7 @@ import { TenantBudgets } from '../domain/renewal/token-bucket.js';
 import { SubscriptionLifecycle } from '../domain/subscription-lifecycle.js';
 import type { AdminApiDeps } from '../admin/http.js';
 import type { ControlPlaneDeps } from '../admin/mailboxes.js';
+import { selfServiceEnrolment } from '../admin/self-service.js';
 import { workKeyFor } from '../store/work-queue-store.js';
 import {
   GraphClientFactory,
@@ -26,6 +27,7 @@ import type { IngestDeps } from '../domain/ingest.js';
 import type {
   ControlStorePort,
   DeviceStore,
+  GroupMembershipPort,
   LeasePort,
   MailboxDirectoryPort,
   PushProvider,
@@ -78,8 +80,10 @@ export interface Services {
   work: WorkQueuePort;
   /** The control plane's small documents (migration switch, run reports, group delta links). */
   control: ControlStorePort;
-  /** Graph as the control plane needs it (users, Inbox check, our subscriptions). */
+  /** Graph as the control plane needs it (users, Inbox check, our subscriptions, group delta). */
   directory: MailboxDirectoryPort;
+  /** Members of the enrolment groups, by user id (group sync, self-service enrolment). */
+  membership: GroupMembershipPort;
   /** What the admin API's use cases need. */
   controlPlane: ControlPlaneDeps;
   /** The admin API: the control plane plus its bearer validator (same audience as the devices API). */
@@ -168,6 +172,10 @@ export async function buildServices(settings: Settings): Promise<Services> {
     workKeyFor,
     forgetSubscription: (subscriptionId) => subscriptionLookup.forget(subscriptionId),
   };
+  const enrolIfMissing = selfServiceEnrolment(
+    { ...controlPlane, membership: stores.control },
+    { mode: settings.admin.enrolOnDeviceRegistration, groupIds: settings.admin.enrolmentGroupIds },
+  );
   // A Graph 429 asks for quiet; the trigger can only abandon (immediate redelivery), so a retry
   // is a copy scheduled on the queue for after Retry-After.
   const retryScheduler = new ServiceBusRetryScheduler(serviceBus, settings.notificationQueueName);
@@ -208,6 +216,7 @@ export async function buildServices(settings: Settings): Promise<Services> {
       push,
       bearer,
       now: () => new Date(),
+      ...(enrolIfMissing ? { enrolIfMissing } : {}),
     },
     mailboxes: stores.mailboxes,
     subscriptions: stores.subscriptions,
@@ -217,6 +226,7 @@ export async function buildServices(settings: Settings): Promise<Services> {
     work: stores.work,
     control: stores.control,
     directory,
+    membership: stores.control,
     controlPlane,
     adminApi: { bearer, controlPlane, migrationBatchSize: settings.admin.migrationBatchSize },
     async close() {

@@ -7,7 +7,8 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import type { DeviceRecord, DeviceStore, MailboxStore, PushProvider } from '../domain/ports.js';
 import { ensureError } from '../errors.js';
 import { SECURITY_HEADERS, empty, errorResponse, json, responseForError } from '../http/responses.js';
-import type { BearerValidator } from './bearer.js';
+import type { MailboxRecord } from '../domain/model.js';
+import type { BearerValidator, DevicePrincipal } from './bearer.js';
 import { AuthError, DeviceAccessError } from './errors.js';
 import { registerDevice, unregisterDevice } from './register.js';
 
@@ -21,6 +22,8 @@ export interface DeviceApiDeps {
   bearer: BearerValidator;
   now: () => Date;
   maxDevicesPerMailbox?: number;
+  /** Self-service enrolment (ENROL_ON_DEVICE_REGISTRATION); absent: off. */
+  enrolIfMissing?: (principal: DevicePrincipal) => Promise<MailboxRecord | undefined>;
 }
 
 /** What the app gets back: never the push token. */

@@ -29,6 +29,8 @@ export interface RegisterDeviceInput extends DevicePorts {
   body: unknown;
   now: Date;
   maxDevicesPerMailbox?: number;
+  /** Self-service enrolment: enrols a caller who has no mailbox yet (undefined: not allowed). */
+  enrolIfMissing?: (principal: DevicePrincipal) => Promise<MailboxRecord | undefined>;
 }
 
 export interface RegisterDeviceResult {
@@ -43,13 +45,28 @@ export interface UnregisterDeviceInput extends DevicePorts {
 }
 
 /**
+ * The caller's mailbox; with self-service enrolment, a caller who has none is enrolled first. An
+ * address enrolled for someone else stays theirs: the same 403 as before.
+ */
+async function ownOrEnrolledMailbox(input: RegisterDeviceInput): Promise<MailboxRecord> {
+  try {
+    return await findOwnMailbox(input.principal, input.mailboxes);
+  } catch (error) {
+    if (!(error instanceof DeviceAccessError) || !input.enrolIfMissing) throw error;
+    const enrolled = await input.enrolIfMissing(input.principal);
+    if (!enrolled || enrolled.userId?.toLowerCase() !== input.principal.objectId) throw error;
+    return enrolled;
+  }
+}
+
+/**
  * Validates the body, checks the caller owns the mailbox, upserts the device, then registers it
  * with the push provider. If the provider fails, the store is put back as it was (the new row
  * deleted, or the previous row restored) and DependencyError is thrown: nothing is half done.
  */
 export async function registerDevice(input: RegisterDeviceInput): Promise<RegisterDeviceResult> {
   const request = parseDeviceRegistration(input.body);
-  const mailbox = await findOwnMailbox(input.principal, input.mailboxes);
+  const mailbox = await ownOrEnrolledMailbox(input);
   const { devices, push } = input;
   const previous = await devices.getDevice(mailbox.email, request.deviceId);
   if (!previous) {

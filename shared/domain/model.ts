@@ -51,6 +51,8 @@ export interface MailboxRecord {
   source?: EnrolmentSource;
   /** Entra groups that enrolled it (comma-separated ids). */
   groups?: string;
+  /** When it left its last enrolment group (ENROLMENT_GROUP_REMOVE off: flagged, not removed). */
+  groupsLeftAt?: string;
   createdAt: string;
   updatedAt: string;
   /** Opaque concurrency token from the store; required for updates. */

@@ -116,6 +116,24 @@ export interface MailboxDirectoryPort {
   deleteSubscription(tenantId: string, subscriptionId: string): Promise<void>;
   /** What a thrown failure means for the mailbox, given the user when known. */
   classify(error: unknown, user?: DirectoryUser): GraphWorkFailure;
+  /**
+   * One group's membership changes since `deltaLink` (all members without one): Graph's
+   * `GET /groups/delta?$filter=id eq '{id}'&$select=members`, followed to its deltaLink. An
+   * expired link gives a full round (`full: true`): every current member as added.
+   */
+  groupMemberDelta(
+    tenantId: string,
+    groupId: string,
+    deltaLink?: string,
+  ): Promise<{ added: string[]; removed: string[]; deltaLink: string; full: boolean }>;
+}
+
+/** Which enrolment groups a user is in, and their address (group sync keeps it). */
+export interface GroupMembershipPort {
+  /** The user's address if they are a member of the group. */
+  member(groupId: string, userId: string): Promise<string | undefined>;
+  addMember(groupId: string, userId: string, email: string): Promise<void>;
+  removeMember(groupId: string, userId: string): Promise<void>;
 }
 
 /** The `mail-notifications` queue. Resolves only once every message is durably accepted. */

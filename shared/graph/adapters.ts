@@ -153,6 +153,64 @@ export class GraphDirectory implements MailboxDirectoryPort {
   classify(error: unknown, user?: DirectoryUser): GraphWorkFailure {
     return classifyMailboxFailure(error, user);
   }
+
+  async groupMemberDelta(tenantId: string, groupId: string, deltaLink?: string) {
+    const client = this.clients.forTenant(tenantId);
+    const first = `/groups/delta?$filter=${encodeURIComponent(`id eq '${groupId.replace(/'/g, "''")}'`)}&$select=members`;
+    let full = deltaLink === undefined;
+    let path = deltaLink ?? first;
+    const added = new Set<string>();
+    const removed = new Set<string>();
+    for (let page = 0; ; page++) {
+      if (page >= 10_000)
+        throw new Error(`GET /groups/delta: more than 10,000 pages for group ${groupId}; stopping`);
+      let body: unknown;
+      try {
+        body = await client.request({ method: 'GET', path });
+      } catch (error) {
+        // An expired or unknown delta token: start over with every member (Graph: 410 / 400).
+        if (
+          page === 0 &&
+          deltaLink !== undefined &&
+          (hasGraphStatus(error, 410) || hasGraphStatus(error, 400))
+        ) {
+          full = true;
+          path = first;
+          deltaLink = undefined;
+          added.clear();
+          removed.clear();
+          page = -1;
+          continue;
+        }
+        throw error;
+      }
+      const groups = isRecord(body) && Array.isArray(body.value) ? (body.value as unknown[]) : [];
+      for (const group of groups) {
+        if (!isRecord(group) || String(group.id).toLowerCase() !== groupId.toLowerCase()) continue;
+        const members = Array.isArray(group['members@delta']) ? (group['members@delta'] as unknown[]) : [];
+        for (const member of members) {
+          if (!isRecord(member) || typeof member.id !== 'string') continue;
+          if (typeof member['@odata.type'] === 'string' && member['@odata.type'] !== '#microsoft.graph.user')
+            continue;
+          const id = member.id.toLowerCase();
+          if (isRecord(member['@removed'])) {
+            removed.add(id);
+            added.delete(id);
+          } else {
+            added.add(id);
+            removed.delete(id);
+          }
+        }
+      }
+      const next = isRecord(body) ? body['@odata.nextLink'] : undefined;
+      const link = isRecord(body) ? body['@odata.deltaLink'] : undefined;
+      if (typeof next === 'string' && next !== '') path = next;
+      else if (typeof link === 'string' && link !== '')
+        return { added: [...added], removed: [...removed], deltaLink: link, full };
+      else
+        throw new Error(`GET /groups/delta: a page with neither nextLink nor deltaLink for group ${groupId}`);
+    }
+  }
 }
 
 /** `Users/{id}/mailFolders('Inbox')/messages` and `/users/{id}/mailfolders('inbox')/messages` are one resource. */

@@ -4,7 +4,7 @@
  * maintenance run's report. Writes may be ETag-conditional.
  */
 import type { TableClient } from '@azure/data-tables';
-import type { ControlStorePort } from '../domain/ports.js';
+import type { ControlStorePort, GroupMembershipPort } from '../domain/ports.js';
 import { ConcurrencyError, DependencyError } from '../errors.js';
 import { ROW_KEY } from './entity.js';
 import { assertValidKey } from './keys.js';
@@ -12,7 +12,12 @@ import { describeTableError, isEntityNotFound, storageError } from './table-erro
 
 export const CONTROL_TABLE_SUFFIX = 'control';
 
-export class TableControlStore implements ControlStorePort {
+/**
+ * Enrolment group members share the table: PartitionKey = `members-<group id>`, RowKey = user
+ * object id, with the user's address: how a removed member (Graph's delta names only the id) is
+ * found, and how self-service enrolment knows a user is in a group. Point reads only.
+ */
+export class TableControlStore implements ControlStorePort, GroupMembershipPort {
   constructor(private readonly client: TableClient) {}
 
   get tableName(): string {
@@ -40,6 +45,39 @@ export class TableControlStore implements ControlStorePort {
     }
   }
 
+  async member(groupId: string, userId: string): Promise<string | undefined> {
+    try {
+      const entity = await this.client.getEntity<Record<string, unknown>>(
+        membersKey(groupId),
+        memberKey(userId),
+      );
+      return typeof entity['email'] === 'string' ? entity['email'] : undefined;
+    } catch (err) {
+      if (isEntityNotFound(err)) return undefined;
+      throw storageError('reading a group member', err);
+    }
+  }
+
+  async addMember(groupId: string, userId: string, email: string): Promise<void> {
+    try {
+      await this.client.upsertEntity(
+        { partitionKey: membersKey(groupId), rowKey: memberKey(userId), email },
+        'Replace',
+      );
+    } catch (err) {
+      throw storageError('writing a group member', err);
+    }
+  }
+
+  async removeMember(groupId: string, userId: string): Promise<void> {
+    try {
+      await this.client.deleteEntity(membersKey(groupId), memberKey(userId));
+    } catch (err) {
+      if (isEntityNotFound(err)) return;
+      throw storageError('removing a group member', err);
+    }
+  }
+
   async put<T>(name: string, value: T, etag?: string): Promise<void> {
     const key = assertValidKey(name, 'control document name');
     const entity = { partitionKey: key, rowKey: ROW_KEY, json: JSON.stringify(value) };
@@ -53,4 +91,12 @@ export class TableControlStore implements ControlStorePort {
       throw storageError(`writing control document ${key}`, err);
     }
   }
+}
+
+function membersKey(groupId: string): string {
+  return assertValidKey(`members-${groupId.toLowerCase()}`, 'group id');
+}
+
+function memberKey(userId: string): string {
+  return assertValidKey(userId.toLowerCase(), 'user id');
 }

@@ -23,6 +23,7 @@ const OPTIONAL_STRINGS = [
   'migratedAt',
   'userPrincipalName',
   'groups',
+  'groupsLeftAt',
 ] as const;
 
 const mailboxCodec: PointTableCodec<MailboxRecord> = {
