@@ -122,11 +122,15 @@ export async function runMailboxWork(
 }
 
 class MailboxWorker {
+  private readonly leaseMs: number;
+
   constructor(
     private readonly deps: MailboxWorkDeps,
     private readonly options: MailboxWorkOptions,
     private readonly report: MailboxWorkReport,
-  ) {}
+  ) {
+    this.leaseMs = options.leaseDurationMs ?? DEFAULT_LEASE_MS;
+  }
 
   async drain(kind: WorkKind, limit: number): Promise<void> {
     if (limit <= 0) return;
@@ -165,9 +169,20 @@ class MailboxWorker {
       await deps.work.remove(item.kind, item.key);
       return 'stale';
     }
-    if (!(await this.takeBudget(mailbox.tenantId))) return 'no_budget';
+    // A mark set after this item fell due, within a lease's length, is another run's attempt in
+    // progress (a run that outlived its lease), not a crashed one: leave the mailbox to it.
+    // Older marks, and marks left by an attempt that was requeued since, mean recovery.
+    const markedAt =
+      mailbox.attemptStartedAt === undefined ? undefined : Date.parse(mailbox.attemptStartedAt);
+    if (markedAt !== undefined && markedAt >= item.dueAt && deps.now() - markedAt < this.leaseMs)
+      return 'busy';
+    if (!(await this.takeBudget(mailbox.tenantId))) {
+      // The tenant's budget does not come back before the deadline: the item waits for the next run.
+      this.report.stoppedBy = 'time';
+      return 'no_budget';
+    }
 
-    const recovering = mailbox.attemptStartedAt !== undefined;
+    const recovering = markedAt !== undefined;
     let claimed: MailboxRecord;
     try {
       claimed = await deps.mailboxes.updateMailbox({
