@@ -1,6 +1,6 @@
 /**
- * One run of the mailbox work: subscriptions for pending mailboxes, then (switch on) the next
- * batch of EWS mailboxes moved to Graph, oldest enrolment first. Runs after the renewals, under
+ * One run of the mailbox work: (switch on) the next batch of EWS mailboxes moved to Graph, oldest
+ * enrolment first, then subscriptions for pending mailboxes. Runs after the renewals, under
  * its own lease, within the same per-tenant subscription-write budget. Pure orchestration over
  * ports; the clock and the sleep are injected, so tests run it in virtual time.
  *
@@ -113,8 +113,10 @@ export async function runMailboxWork(
   report.leaseHeld = true;
   try {
     const worker = new MailboxWorker(deps, options, report);
-    await worker.drain('create', options.maxCreationsPerRun);
+    // The migration batch first: it is small and bounded, and a large import draining until the
+    // deadline must not cost the migration its run (50 per run, every run, whatever else waits).
     if (options.migrationEnabled) await worker.drain('migrate', options.migrationBatchSize);
+    await worker.drain('create', options.maxCreationsPerRun);
   } finally {
     await deps.lease.release(lease);
   }
