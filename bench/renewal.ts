@@ -8,6 +8,11 @@
  *   npm run bench:renewal
  *   BENCH_SCALE=0.1 npm run bench:renewal   # fewer mailboxes (reported in the output)
  *   BENCH_DAYS, BENCH_SEED                    # other knobs
+ *   BENCH_MAILBOX_WORK=0                      # without the import and migration (renewals only)
+ *
+ * On the same timer and budgets, when the first renewal wave comes due (day 6), 100,000 mailboxes
+ * are imported at once (pending: each needs a subscription) and the migration switch goes on for
+ * 50,000 EWS mailboxes (50 per run): the production mailbox work runs after each renewal pass.
  *
  * Writes bench/results/renewal.json.
  */
@@ -17,6 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_RENEWAL_OPTIONS } from '../shared/domain/renewal/options.js';
 import { simulateEngine, type ContenderResult } from './support/engine-sim.js';
+import type { MailboxWorkload, MailboxWorkResult } from './support/mailbox-sim.js';
 import { simulateNaive } from './support/naive-sim.js';
 import { buildPopulation, type Scenario } from './support/scenario.js';
 
@@ -49,11 +55,31 @@ const scenario: Scenario = {
   windowMs: DEFAULT_RENEWAL_OPTIONS.windowMs,
 };
 
+// The first renewal wave of the bulk enrolment comes due at lifetime − safety − window (day 6).
+const firstWave = scenario.maxLifetimeMs - scenario.expirySafetyMs - scenario.windowMs;
+const workload: MailboxWorkload | undefined =
+  process.env.BENCH_MAILBOX_WORK === '0'
+    ? undefined
+    : {
+        imported: Math.round(100_000 * scale),
+        migrating: Math.round(50_000 * scale),
+        at: scenario.start + Math.floor(firstWave / scenario.timerMs) * scenario.timerMs,
+        migrationBatchSize: 50,
+        creationsPerRun: 5_000,
+        maxAttempts: 5,
+        deadlineMs: 4 * MINUTE,
+      };
+// What the engine's budget lets one tenant write per second, sustained: (writes − burst) / window.
+const budgetRatePerSecond =
+  (DEFAULT_RENEWAL_OPTIONS.budget.writes - DEFAULT_RENEWAL_OPTIONS.budget.burst) /
+  (DEFAULT_RENEWAL_OPTIONS.budget.windowMs / 1000);
+
 const targets = {
   expired: 0,
   peakWritesPerWindow: 0.8 * scenario.graphWritesPerWindow,
   requestsPerRenewal: 0.06,
-  wallSeconds: 120,
+  wallSeconds: 180,
+  runsToMigrate: workload ? Math.ceil(workload.migrating / workload.migrationBatchSize) : undefined,
 };
 
 const population = buildPopulation(scenario);
@@ -66,9 +92,9 @@ process.stdout.write(
 );
 
 process.stdout.write('running the engine…\n');
-const engine = await simulateEngine(scenario, population);
+const engine = await simulateEngine(scenario, population, {}, workload);
 process.stdout.write(`running the naive baseline…\n`);
-const naive = simulateNaive(scenario, population);
+const naive = simulateNaive(scenario, population, scenario.windowMs, 'naive', workload);
 // The same naive code with shorter renewal windows: it only keeps up with a bulk enrolment
 // because a 24 h window gives it many runs at ~1,000 renewals per tenant each.
 const naiveShorter = [12, 6, 1].map((hours) =>
@@ -112,6 +138,48 @@ const rows: [string, (r: ContenderResult) => string, string, (r: ContenderResult
     ['peak due / 5-min bucket, end', (r) => fmt(r.peakDuePerBucketEnd), '', () => undefined],
   ];
 
+const mw = (r: ContenderResult): MailboxWorkResult | undefined => r.mailboxWork;
+if (workload) {
+  const at = (workload.at - scenario.start) / 3_600_000;
+  rows.push(
+    [`import + migration (from hour ${at.toFixed(0)})`, () => '', '', () => undefined],
+    [
+      '  imported / EWS mailboxes',
+      () => `${fmt(workload.imported)} / ${fmt(workload.migrating)}`,
+      '',
+      () => undefined,
+    ],
+    [
+      '  runs to finish the migration',
+      (r) => fmt(mw(r)?.runsToMigrate ?? NaN),
+      `= ${fmt(targets.runsToMigrate ?? NaN)}`,
+      (r) => mw(r)?.runsToMigrate === targets.runsToMigrate,
+    ],
+    [
+      '  most migrated in one run',
+      (r) => fmt(mw(r)?.maxMigratedPerRun ?? NaN),
+      `≤ ${workload.migrationBatchSize}`,
+      (r) => (mw(r)?.maxMigratedPerRun ?? Infinity) <= workload.migrationBatchSize,
+    ],
+    ['  runs to drain the import', (r) => fmt(mw(r)?.runsToCreate ?? NaN), '', () => undefined],
+    ['  import drain (s)', (r) => fmt(mw(r)?.creationDrainSeconds ?? NaN), '', () => undefined],
+    ['  creations / s, all tenants', (r) => fmt(mw(r)?.creationsPerSecond ?? NaN, 1), '', () => undefined],
+    [
+      '  creations / s, largest tenant',
+      (r) => fmt(mw(r)?.largestTenantCreationsPerSecond ?? NaN, 1),
+      `≤ ${fmt(budgetRatePerSecond)} (budget)`,
+      () => undefined,
+    ],
+    [
+      '  mailboxes lost / duplicated',
+      (r) => `${fmt(mw(r)?.lost ?? NaN)} / ${fmt(mw(r)?.duplicates ?? NaN)}`,
+      '0 / 0',
+      (r) => mw(r)?.lost === 0 && mw(r)?.duplicates === 0,
+    ],
+    ['  429s met by the mailbox work', (r) => fmt(mw(r)?.throttled ?? NaN), '', () => undefined],
+  );
+}
+
 const widths = [32, 22, 22, 18];
 const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i] ?? 10)).join(' ');
 const out: string[] = [];
@@ -143,6 +211,8 @@ const results = {
   command: 'npm run bench:renewal',
   scale,
   scenario,
+  mailboxWorkload: workload ?? null,
+  budgetRatePerSecond,
   tenantSizes: population.tenantSizes,
   engineOptions: { ...DEFAULT_RENEWAL_OPTIONS, jitter: 'hashJitter' },
   machine: { cpus: os.cpus().length, node: process.version },
@@ -155,6 +225,12 @@ const results = {
     peakWritesPerWindow: engine.peakWritesPerWindow <= targets.peakWritesPerWindow,
     requestsPerRenewal: engine.requestsPerRenewal <= targets.requestsPerRenewal,
     wallSeconds: engine.wallSeconds < targets.wallSeconds,
+    ...(workload
+      ? {
+          runsToMigrate: engine.mailboxWork?.runsToMigrate === targets.runsToMigrate,
+          mailboxesLostOrDuplicated: engine.mailboxWork?.lost === 0 && engine.mailboxWork.duplicates === 0,
+        }
+      : {}),
   },
 };
 const resultsDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../bench/results');

@@ -9,6 +9,7 @@ import { resolveRenewalOptions, type RenewalOptions } from '../../shared/domain/
 import { runRenewalPass, scheduleEntryFor } from '../../shared/domain/renewal/pass.js';
 import { TenantBudgets } from '../../shared/domain/renewal/token-bucket.js';
 import { GraphSim } from './graph-sim.js';
+import { EngineMailboxWork, type MailboxWorkload, type MailboxWorkResult } from './mailbox-sim.js';
 import { seededRandom } from './random.js';
 import {
   subscriptionIndex,
@@ -37,12 +38,15 @@ export interface ContenderResult {
   peakDuePerBucketStart: number;
   peakDuePerBucketEnd: number;
   extra: Record<string, number | string>;
+  /** The import and migration riding on the same timer and budget, when the scenario has them. */
+  mailboxWork?: MailboxWorkResult;
 }
 
 export async function simulateEngine(
   scenario: Scenario,
   population: Population,
   overrides: Partial<RenewalOptions> = {},
+  workload?: MailboxWorkload,
 ): Promise<ContenderResult> {
   const started = performance.now();
   const options = resolveRenewalOptions({
@@ -111,6 +115,28 @@ export async function simulateEngine(
     },
   };
 
+  // After each renewal pass: pending creations and the EWS migration, same budgets and Graph limit.
+  const mailboxWork = workload
+    ? new EngineMailboxWork(workload, population, {
+        clock,
+        budgets,
+        lease,
+        graphLatencyMs: scenario.graphLatencyMs,
+        tryWrite: (tenant, now) => sim.tryWrite(tenant, now),
+        onCreated: async (tenant, now) => {
+          const expiresAt = now + scenario.maxLifetimeMs - scenario.expirySafetyMs;
+          const id = sim.seed(tenant, expiresAt);
+          await schedule.upsertEntry(
+            scheduleEntryFor(
+              { subscriptionId: subscriptionName(id), tenantId: tenantName(tenant), expiresAt },
+              now,
+              options.windowMs,
+            ),
+          );
+        },
+      })
+    : undefined;
+
   let recreated = 0;
   const totals = {
     runs: 0,
@@ -165,6 +191,7 @@ export async function simulateEngine(
     totals.maxEntriesRead = Math.max(totals.maxEntriesRead, report.entriesRead);
     totals.storeErrors += report.storeErrors;
     totals.deferredAtEnd = report.deferred;
+    if (mailboxWork) await clock.run(() => mailboxWork.run(tick));
   }
   clock.advanceTo(end);
   sim.countExpiredAt(end);
@@ -205,6 +232,7 @@ export async function simulateEngine(
       duplicatedScheduleEntries: duplicated,
       virtualTimers: clock.fired,
     },
+    ...(mailboxWork ? { mailboxWork: mailboxWork.result() } : {}),
   };
 }
 

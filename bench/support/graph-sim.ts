@@ -89,6 +89,21 @@ export class GraphSim {
     return id;
   }
 
+  /**
+   * One subscription write of a tenant (a creation, a deletion) at `now`, under Graph's limit: the
+   * Retry-After in ms when the tenant's window is full (a 429), else undefined (counted).
+   */
+  tryWrite(tenant: number, now: number): number | undefined {
+    const log = this.logs[tenant]!;
+    if (log.count(now, this.config.windowMs) >= this.config.writesPerWindow) {
+      this.throttledByLimit++;
+      return Math.max(1, log.oldest() + this.config.windowMs - now);
+    }
+    this.writes++;
+    log.add(now, this.config.windowMs);
+    return undefined;
+  }
+
   /** A subscription that exists before the simulation starts (the initial population). */
   seed(tenant: number, expiresAt: number): number {
     const id = this.nextId++;

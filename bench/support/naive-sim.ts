@@ -8,6 +8,7 @@
 import { performance } from 'node:perf_hooks';
 import type { ContenderResult } from './engine-sim.js';
 import { GraphSim } from './graph-sim.js';
+import { NaiveMailboxWork, type MailboxWorkload } from './mailbox-sim.js';
 import { seededRandom } from './random.js';
 import { tenantName, type Population, type Scenario } from './scenario.js';
 
@@ -16,6 +17,7 @@ export function simulateNaive(
   population: Population,
   windowMs: number = scenario.windowMs,
   name = 'naive',
+  workload?: MailboxWorkload,
 ): ContenderResult {
   const started = performance.now();
   const sim = new GraphSim({
@@ -41,6 +43,19 @@ export function simulateNaive(
     place(sim.seed(population.tenant[i]!, expiresAt), expiresAt);
   }
   const peakDuePerBucketStart = peakSlot(slots);
+
+  const mailboxWork = workload
+    ? new NaiveMailboxWork(
+        workload,
+        population,
+        scenario.tenants,
+        (tenant, now) => sim.tryWrite(tenant, now),
+        (tenant, now) => {
+          const expiresAt = now + scenario.maxLifetimeMs - scenario.expirySafetyMs;
+          place(sim.seed(tenant, expiresAt), expiresAt);
+        },
+      )
+    : undefined;
 
   // Due subscriptions not renewed yet, per tenant, oldest first.
   const pending: number[][] = Array.from({ length: scenario.tenants }, () => []);
@@ -85,6 +100,7 @@ export function simulateNaive(
       }
       pending[tenant] = kept;
     }
+    mailboxWork?.run(tick);
     maxRequestsPerRun = Math.max(maxRequestsPerRun, sim.httpRequests - requestsBefore);
   }
   sim.countExpiredAt(end);
@@ -106,6 +122,7 @@ export function simulateNaive(
     peakDuePerBucketStart,
     peakDuePerBucketEnd: peakSlot(slots),
     extra: { maxRequestsPerRun, backlogAtEnd },
+    ...(mailboxWork ? { mailboxWork: mailboxWork.result() } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 /**
- * One run of the mailbox work: subscriptions for pending mailboxes, then (switch on) the next
- * batch of EWS mailboxes moved to Graph, oldest enrolment first. Runs after the renewals, under
+ * One run of the mailbox work: (switch on) the next batch of EWS mailboxes moved to Graph, oldest
+ * enrolment first, then subscriptions for pending mailboxes. Runs after the renewals, under
  * its own lease, within the same per-tenant subscription-write budget. Pure orchestration over
  * ports; the clock and the sleep are injected, so tests run it in virtual time.
  *
@@ -113,8 +113,10 @@ export async function runMailboxWork(
   report.leaseHeld = true;
   try {
     const worker = new MailboxWorker(deps, options, report);
-    await worker.drain('create', options.maxCreationsPerRun);
+    // The migration batch first: it is small and bounded, and a large import draining until the
+    // deadline must not cost the migration its run (50 per run, every run, whatever else waits).
     if (options.migrationEnabled) await worker.drain('migrate', options.migrationBatchSize);
+    await worker.drain('create', options.maxCreationsPerRun);
   } finally {
     await deps.lease.release(lease);
   }
@@ -122,11 +124,15 @@ export async function runMailboxWork(
 }
 
 class MailboxWorker {
+  private readonly leaseMs: number;
+
   constructor(
     private readonly deps: MailboxWorkDeps,
     private readonly options: MailboxWorkOptions,
     private readonly report: MailboxWorkReport,
-  ) {}
+  ) {
+    this.leaseMs = options.leaseDurationMs ?? DEFAULT_LEASE_MS;
+  }
 
   async drain(kind: WorkKind, limit: number): Promise<void> {
     if (limit <= 0) return;
@@ -165,9 +171,20 @@ class MailboxWorker {
       await deps.work.remove(item.kind, item.key);
       return 'stale';
     }
-    if (!(await this.takeBudget(mailbox.tenantId))) return 'no_budget';
+    // A mark set after this item fell due, within a lease's length, is another run's attempt in
+    // progress (a run that outlived its lease), not a crashed one: leave the mailbox to it.
+    // Older marks, and marks left by an attempt that was requeued since, mean recovery.
+    const markedAt =
+      mailbox.attemptStartedAt === undefined ? undefined : Date.parse(mailbox.attemptStartedAt);
+    if (markedAt !== undefined && markedAt >= item.dueAt && deps.now() - markedAt < this.leaseMs)
+      return 'busy';
+    if (!(await this.takeBudget(mailbox.tenantId))) {
+      // The tenant's budget does not come back before the deadline: the item waits for the next run.
+      this.report.stoppedBy = 'time';
+      return 'no_budget';
+    }
 
-    const recovering = mailbox.attemptStartedAt !== undefined;
+    const recovering = markedAt !== undefined;
     let claimed: MailboxRecord;
     try {
       claimed = await deps.mailboxes.updateMailbox({
