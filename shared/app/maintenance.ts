@@ -176,6 +176,9 @@ async function runMailboxWorkStep(
         maxAttempts: admin.maxAttempts,
         maxCreationsPerRun: admin.creationsPerRun,
         deadline,
+        // Each item is ~3 Graph calls (user, Inbox, create with handshake): 8 at a time would
+        // create ~10 subscriptions/s, far below the write budget, which is what paces this.
+        concurrency: 32,
         owner: randomUUID(),
       },
     );

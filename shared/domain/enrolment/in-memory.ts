@@ -346,7 +346,31 @@ export class SimulatedDirectory implements MailboxDirectoryPort {
   /** Keep `log` (off for large benchmarks: the counters are enough). */
   keepLog = true;
 
+  /** Enrolment groups: member user ids now, and the membership each delta link was issued at. */
+  private readonly groupMembers = new Map<string, Set<string>>();
+  private readonly deltaSnapshots = new Map<string, Set<string>>();
+
   constructor(private readonly options: SimulatedDirectoryOptions = {}) {}
+
+  /** Sets a group's members (user ids); the next delta reports the difference. */
+  setGroupMembers(groupId: string, userIds: readonly string[]): void {
+    this.groupMembers.set(groupId.toLowerCase(), new Set(userIds.map((id) => id.toLowerCase())));
+  }
+
+  async groupMemberDelta(_tenantId: string, groupId: string, deltaLink?: string) {
+    const current = this.groupMembers.get(groupId.toLowerCase()) ?? new Set<string>();
+    const before = deltaLink === undefined ? undefined : this.deltaSnapshots.get(deltaLink);
+    const full = before === undefined;
+    const previous = before ?? new Set<string>();
+    const link = `memory-delta-${this.deltaSnapshots.size + 1}`;
+    this.deltaSnapshots.set(link, new Set(current));
+    return {
+      added: [...current].filter((id) => !previous.has(id)),
+      removed: full ? [] : [...previous].filter((id) => !current.has(id)),
+      deltaLink: link,
+      full,
+    };
+  }
 
   /** Configures a user; `throttle` answers the first `times` calls at `step` with 429 + Retry-After. */
   setUser(
