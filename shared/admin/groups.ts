@@ -117,7 +117,9 @@ function withGroup(m: MailboxRecord, groupId: string): MailboxRecord {
 
 function withoutGroup(m: MailboxRecord, groupId: string): MailboxRecord {
   const groups = (m.groups ?? '').split(',').filter((g) => g !== '' && g !== groupId);
-  return { ...m, groups: groups.join(',') };
+  const next: MailboxRecord = { ...m, groups: groups.join(',') };
+  if (groups.length === 0) delete next.groups;
+  return next;
 }
 
 async function changeMailbox(

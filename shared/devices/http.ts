@@ -54,6 +54,7 @@ export async function handleDeviceRegistration(
       devices: deps.devices,
       push: deps.push,
       ...(deps.maxDevicesPerMailbox !== undefined ? { maxDevicesPerMailbox: deps.maxDevicesPerMailbox } : {}),
+      ...(deps.enrolIfMissing ? { enrolIfMissing: deps.enrolIfMissing } : {}),
     });
     const { device } = result;
     context.info(`devices: ${result.outcome} device ${device.deviceId} (${device.platform})`);
