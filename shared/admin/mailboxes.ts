@@ -188,13 +188,22 @@ async function insertQueued(deps: ControlPlaneDeps, record: MailboxRecord): Prom
   try {
     return await deps.mailboxes.insertMailbox({ ...record, ...(item ? { workKey: item.key } : {}) });
   } catch (error) {
-    if (item) await deps.work.remove(item.kind, item.key);
-    if (error instanceof AlreadyExistsError) {
-      const current = await deps.mailboxes.getMailbox(record.email);
-      if (current) return current;
-    }
+    const current =
+      error instanceof AlreadyExistsError ? await deps.mailboxes.getMailbox(record.email) : undefined;
+    if (item) await dropLeftover(deps, item, current);
+    if (current) return current;
     throw error;
   }
+}
+
+/** Removes a queue row written for a mailbox that turned out to exist, unless that mailbox uses the same row. */
+async function dropLeftover(
+  deps: ControlPlaneDeps,
+  item: WorkItem,
+  existing: MailboxRecord | undefined,
+): Promise<void> {
+  if (existing?.workKey === item.key) return;
+  await deps.work.remove(item.kind, item.key);
 }
 
 function workItemFor(deps: ControlPlaneDeps, record: MailboxRecord): WorkItem | undefined {
@@ -302,7 +311,7 @@ async function writeImportChunk(
   const items = records.map((record) => workItemFor(deps, record)!);
   // Queue rows first (one transaction per 100), then the mailboxes pointing at them.
   await deps.work.put(items);
-  const leftover: WorkItem[] = [];
+  const leftover: { item: WorkItem; email: string }[] = [];
   let next = 0;
   await Promise.all(
     Array.from({ length: IMPORT_CONCURRENCY }, async () => {
@@ -316,16 +325,20 @@ async function writeImportChunk(
           outcome = 'accepted';
         } catch (error) {
           if (!(error instanceof AlreadyExistsError)) throw error;
-          leftover.push(item);
+          leftover.push({ item, email: record.email });
           outcome = 'unchanged';
         }
         report[outcome]++;
         report.outcomes?.push({ row: rows[i]!.row, email: record.email, outcome });
-        if (report.outcomes && report.outcomes.length > MAX_REPORTED_ROWS) delete report.outcomes;
+        if (report.outcomes && report.outcomes.length > MAX_REPORTED_ROWS) {
+          delete report.outcomes;
+          report.truncated = true;
+        }
       }
     }),
   );
-  for (const item of leftover) await deps.work.remove(item.kind, item.key);
+  for (const { item, email } of leftover)
+    await dropLeftover(deps, item, await deps.mailboxes.getMailbox(email));
 }
 
 export { ImportFormatError };
