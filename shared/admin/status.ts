@@ -141,6 +141,12 @@ export class StatusReporter {
     );
   }
 
+  /** Drops what is kept, so the next document counts afresh (e.g. right after a known change). */
+  invalidate(): void {
+    for (const cached of [this.mailboxCounts, this.subscriptionCounts, this.tokenCheck, this.deadLetters])
+      cached.invalidate();
+  }
+
   async status(): Promise<StatusDocument> {
     const { deps } = this;
     const now = deps.now();
@@ -260,7 +266,7 @@ export function maintenanceSection(
   for (const [reason, n] of Object.entries(work.failures ?? {})) if (n > 0) failures[reason] = n;
   const nextRunAt =
     intervalMs !== undefined && intervalMs > 0
-      ? new Date(Math.max(now, (Math.floor(at / intervalMs) + 1) * intervalMs)).toISOString()
+      ? new Date((Math.floor(Math.max(now, at) / intervalMs) + 1) * intervalMs).toISOString()
       : undefined;
   return {
     lastRun: {
@@ -352,6 +358,10 @@ class Cached<T> {
     private readonly now: () => number,
     private readonly load: () => Promise<T>,
   ) {}
+
+  invalidate(): void {
+    this.value = undefined;
+  }
 
   get(): Promise<T> {
     if (this.value && this.now() - this.value.at < this.ttlMs) return Promise.resolve(this.value.value);
