@@ -122,7 +122,7 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
     for (const spec of SETTINGS) if (spec.default !== undefined) env[spec.name] ??= spec.default;
 
     const settings = loadSettings(env);
-    const services = await buildServices(settings);
+    const services = await buildServices(settings, env);
     stops.push(() => services.close());
     // The functions get these services instead of building their own from process.env.
     useServices(services);

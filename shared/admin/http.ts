@@ -14,6 +14,7 @@ import type { MailboxQuery } from '../domain/ports.js';
 import type { BearerValidator } from '../devices/bearer.js';
 import { AuthError } from '../devices/errors.js';
 import { ValidationError, ensureError } from '../errors.js';
+import { keyProblem } from '../store/keys.js';
 import { SECURITY_HEADERS, errorResponse, json, responseForError } from '../http/responses.js';
 import { ForbiddenError, authorizeAdmin, type AdminPrincipal } from './auth.js';
 import {
@@ -204,11 +205,14 @@ export function handleListMailboxes(request: HttpRequest, context: InvocationCon
     write: false,
     async run(_principal, { controlPlane }) {
       const q = request.query;
-      const state = optionalOneOf(q.get('state') ?? undefined, MAILBOX_STATES, 'state') as
-        MailboxState | undefined;
+      const state: MailboxState | undefined = optionalOneOf(
+        q.get('state') ?? undefined,
+        MAILBOX_STATES,
+        'state',
+      );
       const transport = optionalOneOf(q.get('transport') ?? undefined, TRANSPORTS, 'transport');
       const prefix = q.get('prefix')?.trim().toLowerCase();
-      if (prefix !== undefined && (prefix.length > 254 || /[/\\#?\u0000-\u001f]/.test(prefix))) {
+      if (prefix !== undefined && (prefix.length > 254 || keyProblem(prefix) !== undefined)) {
         throw new ValidationError('prefix must be the start of an address (no /, \\, #, ?).');
       }
       const migratedSince = q.get('migratedSince') ?? undefined;

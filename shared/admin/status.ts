@@ -7,6 +7,7 @@
  * 72 hours ahead), the token check and the dead-letter count are each kept for a minute in this
  * process (`countedAt` says when they were taken); only the control documents are read each time.
  */
+import type { DeadLetterCount } from '../queue/dead-letters.js';
 import { MAILBOX_STATES, mailboxStateOf, type MailboxState } from '../domain/enrolment/states.js';
 import { RENEWAL_BUCKET_MS, renewalBucketOf, renewalBucketStart } from '../domain/renewal/buckets.js';
 import type {
@@ -73,10 +74,7 @@ export interface StatusDocument {
 }
 
 export type TokenCheck = { ok: true } | { ok: false; detail: string; action: string };
-export interface DeadLetterCount {
-  deadLetters: number | null;
-  detail?: string;
-}
+export type { DeadLetterCount };
 
 export interface StatusDeps {
   now: () => number;

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import { createGraphCredential, graphScope } from '../auth/index.js';
-import { serviceBusDeadLetters } from '../admin/dead-letters.js';
+import { serviceBusDeadLetters } from '../queue/dead-letters.js';
 import { StatusReporter, intervalOfSchedule } from '../admin/status.js';
 import type { ConnectivityDeps } from '../admin/connectivity.js';
 import { TenantBudgets } from '../domain/renewal/token-bucket.js';

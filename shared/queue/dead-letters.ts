@@ -7,7 +7,11 @@
 import type { TokenCredential } from '@azure/identity';
 import { ServiceBusAdministrationClient } from '@azure/service-bus';
 import { ensureError } from '../errors.js';
-import type { DeadLetterCount } from './status.js';
+/** The queue's dead-letter count, or null with why it could not be read. */
+export interface DeadLetterCount {
+  deadLetters: number | null;
+  detail?: string;
+}
 
 export type DeadLetterSource =
   { connectionString: string } | { fullyQualifiedNamespace: string; credential: TokenCredential };
