@@ -4,6 +4,7 @@
  */
 import type { MigrationProgress } from '../../shared/admin/migration.js';
 import { fromNow, printJson, type CommandContext } from './context.js';
+import { CliError } from './errors.js';
 import { colourer } from './io.js';
 import { describeProgress } from './migration.js';
 import { renderPairs } from './table.js';
@@ -34,8 +35,27 @@ export interface StatusReport {
   queue?: { deadLetters?: number };
 }
 
+/** A 404 `not_found` means the route itself is missing: an instance older than the endpoint. */
+async function newerEndpoint<T>(
+  client: CommandContext['client'],
+  call: Promise<T>,
+  route: string,
+): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof CliError && error.status === 404 && error.code === 'not_found')
+      throw new CliError(
+        `${client.baseUrl} has no ${route} yet: deploy a newer MailPush there`,
+        error.code,
+        404,
+      );
+    throw error;
+  }
+}
+
 export async function status({ client, io, options }: CommandContext): Promise<number> {
-  const s = await client.json<StatusReport>('GET', 'status');
+  const s = await newerEndpoint(client, client.json<StatusReport>('GET', 'status'), '/api/manage/status');
   if (options.json) {
     printJson(io, s);
     return 0;
@@ -133,11 +153,11 @@ export async function connectivityTest({ client, io, args, options }: CommandCon
     } else if (name === 'testMail' && !sendTestMail) {
       step = { name, status: 'skipped', durationMs: 0, detail: 'pass --send-mail to send a test mail' };
     } else {
-      const result = await client.json<TestResult>('POST', 'connectivity-test', {
-        email,
-        sendTestMail,
-        steps: [name],
-      });
+      const result = await newerEndpoint(
+        client,
+        client.json<TestResult>('POST', 'connectivity-test', { email, sendTestMail, steps: [name] }),
+        '/api/manage/connectivity-test',
+      );
       step = result.steps.find((s) => s.name === name) ?? {
         name,
         status: 'skipped',

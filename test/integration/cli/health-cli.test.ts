@@ -32,6 +32,8 @@ let server: Server;
 let url: string;
 const calls: { path: string; body: Record<string, unknown> }[] = [];
 let failStep: string | undefined;
+/** Plays an instance deployed before the status endpoint. */
+let older = false;
 
 async function bodyOf(req: IncomingMessage): Promise<Record<string, unknown>> {
   let text = '';
@@ -47,7 +49,7 @@ beforeAll(async () => {
       res.setHeader('content-type', 'application/json');
       if (req.headers.authorization !== `Bearer ${TOKEN}`) {
         res.writeHead(401).end(JSON.stringify({ error: { code: 'invalid_token', message: 'no' } }));
-      } else if (req.method === 'GET' && req.url === '/api/manage/status') {
+      } else if (req.method === 'GET' && req.url === '/api/manage/status' && !older) {
         res.end(JSON.stringify(STATUS));
       } else if (req.method === 'POST' && req.url === '/api/manage/connectivity-test') {
         const name = (body.steps as string[])[0]!;
@@ -112,6 +114,14 @@ describe('status', () => {
     expect(tty.stdout).toContain('\u001b[33mWARNING\u001b[0m');
     const noColour = await admin(['status'], { tty: true, env: { NO_COLOR: '1' } });
     expect(noColour.stdout).not.toContain('\u001b[');
+  });
+
+  it('says so when the instance predates the endpoint', async () => {
+    older = true;
+    const { code, stderr } = await admin(['status']);
+    older = false;
+    expect(code).toBe(1);
+    expect(stderr).toBe(`error: ${url} has no /api/manage/status yet: deploy a newer MailPush there\n`);
   });
 
   it('--json prints the API’s answer', async () => {
