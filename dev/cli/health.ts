@@ -32,7 +32,7 @@ export interface StatusReport {
   subscriptions?: { expired?: number; within24h?: number; within72h?: number };
   maintenance?: { lastRun?: string; nextRunAt?: string; stale?: boolean };
   migration?: MigrationProgress;
-  queue?: { deadLetters?: number };
+  queue?: { deadLetters?: number | null };
 }
 
 /** A 404 `not_found` means the route itself is missing: an instance older than the endpoint. */
@@ -109,7 +109,10 @@ export async function status({ client, io, options }: CommandContext): Promise<n
         ? `last run ${m.lastRun ? `${m.lastRun} (${fromNow(m.lastRun, now)})` : 'never'}${m.nextRunAt ? `, next ${fromNow(m.nextRunAt, now)}` : ''}${m.stale ? ` ${paint('red', '— STALE')}` : ''}`
         : undefined,
     ],
-    ['dead letters', s.queue?.deadLetters],
+    [
+      'dead letters',
+      s.queue?.deadLetters === null ? 'not known (this queue does not report them)' : s.queue?.deadLetters,
+    ],
   ])}`;
   if (s.migration && typeof s.migration.remaining === 'number')
     out += `\n${paint('bold', 'migration')}\n${indent(describeProgress(s.migration, io))}`;
