@@ -57,6 +57,8 @@ async function enrolDemoMailboxes(services: Services, log: (line: string) => voi
       userId: user.id,
       tenantId: DEMO_TENANT.tenantId,
       transport: 'graph',
+      state: 'pending',
+      source: 'demo',
       createdAt: now,
       updatedAt: now,
     });
