@@ -2,7 +2,16 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'dist-dev/**', 'node_modules/**', 'bench/results/**', '.local/**', 'eslint.config.js'] },
+  {
+    ignores: [
+      'dist/**',
+      'dist-dev/**',
+      'node_modules/**',
+      'bench/results/**',
+      '.local/**',
+      'eslint.config.js',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
