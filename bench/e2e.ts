@@ -39,6 +39,8 @@ const NAIVE_CONCURRENCY = Number(process.env.BENCH_NAIVE_CONCURRENCY ?? 16);
 const BACKLOG = Number(process.env.BENCH_BACKLOG ?? 3000);
 const DRAIN_SECONDS = Number(process.env.BENCH_DRAIN ?? 60);
 const GRAPH_LATENCY_MS = Number(process.env.BENCH_GRAPH_LATENCY_MS ?? 50);
+/** BENCH_TELEMETRY=1: the host runs with OpenTelemetry on, exporting to a local ingestion sink. */
+const TELEMETRY = process.env.BENCH_TELEMETRY === '1';
 
 /** Epoch milliseconds with sub-millisecond resolution, comparable across processes. */
 const clock = (): number => performance.timeOrigin + performance.now();
@@ -82,6 +84,7 @@ else await runBench();
 // The function host (child process)
 
 async function runHost(): Promise<void> {
+  if (TELEMETRY) await startBenchTelemetry();
   const [
     { startLocalHost },
     { processQueuedNotification },
@@ -246,6 +249,7 @@ async function runHost(): Promise<void> {
             const outcome = await processQueuedNotification(services, body, {
               deliveryCount: meta.deliveryCount,
               maxDeliveryCount: settings.maxDeliveryCount,
+              applicationProperties: meta.applicationProperties,
             });
             if (outcome.action === 'retry_scheduled') stats.retriesScheduled++;
           }
@@ -683,6 +687,7 @@ async function runBench(): Promise<void> {
       naiveDurationSeconds: NAIVE_DURATION,
       naiveConcurrency: NAIVE_CONCURRENCY,
       graphLatencyMs: GRAPH_LATENCY_MS,
+      telemetry: TELEMETRY ? 'on' : 'off',
     },
     results,
     backlog,
@@ -710,6 +715,45 @@ async function runBench(): Promise<void> {
       'dup pushes': r.duplicatePushes,
     })),
   );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Telemetry on (BENCH_TELEMETRY=1)
+
+/**
+ * The production start-up (useAzureMonitor: spans and metrics through the Azure Monitor
+ * exporter), pointed at an ingestion endpoint in this process that accepts everything, plus an
+ * in-memory reader collecting every second so collection is paid for within a short phase.
+ */
+async function startBenchTelemetry(): Promise<void> {
+  const { createServer } = await import('node:http');
+  const { InMemoryMetricExporter, PeriodicExportingMetricReader, AggregationTemporality } =
+    await import('@opentelemetry/sdk-metrics');
+  const { startTelemetry } = await import('../shared/telemetry/index.js');
+  const sink = createServer((req, res) => {
+    let items = 0;
+    req.on('data', (chunk: Buffer) => (items += chunk.length > 0 ? 1 : 0));
+    req.on('end', () => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ itemsReceived: items, itemsAccepted: items, errors: [] }));
+    });
+  });
+  await new Promise<void>((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  sink.unref();
+  const { port } = sink.address() as { port: number };
+  const state = await startTelemetry({
+    env: {
+      APPLICATIONINSIGHTS_CONNECTION_STRING: `InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:${port}/`,
+    },
+    credential: null,
+    metricReaders: [
+      new PeriodicExportingMetricReader({
+        exporter: new InMemoryMetricExporter(AggregationTemporality.DELTA),
+        exportIntervalMillis: 1_000,
+      }),
+    ],
+  });
+  if (state !== 'on') throw new Error(`telemetry did not start (${state})`);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
  */
 import { closeServices, validateSettingsAtStartup } from '../shared/app/services.js';
 import { onHostTerminate } from '../shared/hosting/registry.js';
+import { shutdownTelemetry, startTelemetry } from '../shared/telemetry/index.js';
 import './notifications-post.js';
 import './lifecycle-post.js';
 import './subscription-maintenance.js';
@@ -25,4 +26,7 @@ import './manage-connectivity-test-post.js';
 // A bad or missing setting stops the worker here, before any function runs, with one message
 // naming every problem (values of secrets never shown).
 validateSettingsAtStartup();
+// Off (nothing loaded) without APPLICATIONINSIGHTS_CONNECTION_STRING; never stops the worker.
+void startTelemetry();
 onHostTerminate(closeServices);
+onHostTerminate(shutdownTelemetry);

@@ -14,6 +14,8 @@ export async function notificationProcessor(message: unknown, context: Invocatio
     // processQueuedNotification treats anything but a positive integer as the first delivery.
     deliveryCount: Number(context.triggerMetadata?.deliveryCount),
     maxDeliveryCount: services.settings.notifications.maxDeliveryCount,
+    applicationProperties: context.triggerMetadata?.applicationProperties as
+      Record<string, unknown> | undefined,
   });
   context.log(describeProcessOutcome(outcome));
 }

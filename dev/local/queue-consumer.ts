@@ -11,6 +11,7 @@ export interface QueueMessageMeta {
   /** Attempt number, 1 on the first delivery (like the Functions host's `deliveryCount`). */
   deliveryCount: number;
   enqueuedAt?: Date;
+  applicationProperties?: Record<string, unknown>;
 }
 
 export type QueueMessageHandler = (body: unknown, meta: QueueMessageMeta) => Promise<void>;
@@ -57,6 +58,7 @@ export function consumeQueue(
         messageId: message.messageId === undefined ? undefined : String(message.messageId),
         deliveryCount: attempt,
         enqueuedAt: message.enqueuedTimeUtc,
+        ...(message.applicationProperties ? { applicationProperties: message.applicationProperties } : {}),
       });
     } catch (error) {
       failure = ensureError(error);

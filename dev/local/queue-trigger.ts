@@ -43,6 +43,7 @@ export function startQueueTriggers(
             messageId: meta.messageId,
             deliveryCount: meta.deliveryCount,
             enqueuedTimeUtc: meta.enqueuedAt?.toISOString(),
+            applicationProperties: meta.applicationProperties,
           },
         });
         await def.handler(body, context);

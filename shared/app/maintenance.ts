@@ -7,6 +7,7 @@ import { workKeyFor } from '../store/work-queue-store.js';
 import { ensureError } from '../errors.js';
 import { purgeExpiredDeliveryRecords } from '../delivery/index.js';
 import { retentionCutoffDay } from '../domain/idempotency.js';
+import { countMaintenanceRun, recordMaintenanceMetrics } from '../telemetry/index.js';
 import type { Services } from './services.js';
 
 /** Delivery records deleted per run at most; the rest wait for the next run (`more: true`). */
@@ -76,6 +77,7 @@ export async function runMaintenance(
 ): Promise<MaintenanceReport> {
   const now = options.now ?? (() => Date.now());
   const start = now();
+  countMaintenanceRun();
   const renewal = await runRenewalPass({
     now,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
@@ -110,6 +112,12 @@ export async function runMaintenance(
     });
   }
   const report = { ...renewal, groups, mailboxes, purge };
+  await recordMaintenanceMetrics(
+    { ...services, graphCredential: services.settings.graph?.credential },
+    { renewal, mailboxes },
+    now(),
+    warn,
+  );
   try {
     await services.control.put(LAST_MAINTENANCE_RUN, {
       at: new Date(start).toISOString(),

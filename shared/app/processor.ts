@@ -6,6 +6,7 @@ import { describeNotificationOutcome } from '../delivery/outcome.js';
 import type { RetryingChangeMessage } from '../domain/ports.js';
 import type { ChangeHandlingOutcome, NotificationService } from '../delivery/service.js';
 import { DEFAULT_MAX_DELIVERY_COUNT } from '../delivery/settings.js';
+import { recordDeadLettered, withQueueMessageSpan } from '../telemetry/index.js';
 import type { Services } from './services.js';
 
 export type ProcessOutcome = LifecycleOutcome | ChangeHandlingOutcome;
@@ -16,6 +17,8 @@ export interface QueueDelivery {
   deliveryCount?: number;
   /** The queue's MaxDeliveryCount. Default: `NOTIFICATION_MAX_DELIVERY_COUNT`'s default, 10. */
   maxDeliveryCount?: number;
+  /** The message's application properties: `traceparent` continues the webhook's trace. */
+  applicationProperties?: Record<string, unknown> | undefined;
 }
 
 /**
@@ -25,10 +28,28 @@ export interface QueueDelivery {
  * queue); throwing abandons it, and Service Bus redelivers it and dead-letters it after the
  * queue's max delivery count, so nothing is lost.
  */
-export async function processQueuedNotification(
+export function processQueuedNotification(
   services: Services,
   body: unknown,
   delivery: QueueDelivery = {},
+): Promise<ProcessOutcome> {
+  return withQueueMessageSpan(delivery.applicationProperties, async () => {
+    try {
+      return await processMessage(services, body, delivery);
+    } catch (error) {
+      const deliveryCount = positiveInteger(delivery.deliveryCount) ?? 1;
+      if (deliveryCount >= (positiveInteger(delivery.maxDeliveryCount) ?? DEFAULT_MAX_DELIVERY_COUNT)) {
+        recordDeadLettered(String((body as { type?: unknown } | undefined)?.type));
+      }
+      throw error;
+    }
+  });
+}
+
+async function processMessage(
+  services: Services,
+  body: unknown,
+  delivery: QueueDelivery,
 ): Promise<ProcessOutcome> {
   const message = body as Partial<LifecycleMessage> | Partial<RetryingChangeMessage> | undefined;
   if (message?.type === 'lifecycle') {

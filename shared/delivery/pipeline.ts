@@ -34,6 +34,7 @@ import { ensureError } from '../errors.js';
 import { GraphRequestError } from '../graph/errors.js';
 import type { MailMessage } from '../graph/messages.js';
 import { KeyedLimiter, TtlCache } from './cache.js';
+import { noteMailReceivedAt } from '../telemetry/recorders.js';
 import { buildPushContent, resolvePrivacyMode, summaryFromGraph, type MessageSummary } from './content.js';
 import { RetryableError, type RetryReason } from './errors.js';
 import { DEFAULT_CLAIM_TIMEOUT_MS, idempotencyDayOf } from '../domain/idempotency.js';
@@ -175,7 +176,14 @@ export function createNotificationPipeline(deps: NotificationPipelineDeps): Noti
       for (const device of settled.invalid) await removeDevice(device, deviceRemoval);
       deviceCache.forget(target.email);
     }
-    return conclude(claims, settled, { source: read.source, privacyMode, pushName: deps.push.name }, retry);
+    const outcome = conclude(
+      claims,
+      settled,
+      { source: read.source, privacyMode, pushName: deps.push.name },
+      retry,
+    );
+    noteMailReceivedAt(outcome, read.summary.receivedDateTime);
+    return outcome;
   }
 
   return {

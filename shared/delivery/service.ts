@@ -22,6 +22,7 @@ import { RetryableError, type RetryReason } from './errors.js';
 import { NotificationCounters, type NotificationOutcome } from './outcome.js';
 import type { DeliveryMeta, NotificationPipeline } from './pipeline.js';
 import type { RetryScheduler, RetryingChangeMessage } from '../domain/ports.js';
+import { recordChangeOutcome } from '../telemetry/recorders.js';
 
 export type ChangeHandlingOutcome =
   | NotificationOutcome
@@ -75,10 +76,12 @@ export function createNotificationService(options: NotificationServiceOptions): 
     async handle(message, meta) {
       const retryAttempt = validRetryAttempt(message.retryAttempt);
       try {
-        return await options.pipeline.process(message, {
+        const outcome = await options.pipeline.process(message, {
           ...meta,
           attempt: retryAttempt + meta.deliveryCount,
         });
+        recordChangeOutcome(message, outcome, now());
+        return outcome;
       } catch (error) {
         if (!(error instanceof RetryableError)) throw error;
         if (options.retryScheduler && retryAttempt < maxScheduledRetries) {

@@ -3,6 +3,7 @@
  * request that got no HTTP answer (network, timeout, token).
  */
 import type { Context, Middleware } from '@microsoft/microsoft-graph-client';
+import { recordGraphResponse } from '../telemetry/metrics.js';
 import { GraphRequestError, isRecord } from './errors.js';
 
 /** A failure before any HTTP answer. Its name becomes the SDK error's `code`. */
@@ -28,7 +29,9 @@ export class FetchHandler implements Middleware {
     init.signal ??= AbortSignal.timeout(this.timeoutMs);
     try {
       context.response = await fetch(request, init);
+      recordGraphResponse(context.response.status);
     } catch (error) {
+      recordGraphResponse(0);
       throw describeFetchFailure(error, this.timeoutMs);
     }
   }

@@ -2,6 +2,7 @@ import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/fu
 import { ensureError } from '../errors.js';
 import { ingestNotifications, type IngestDeps, type WebhookKind } from '../domain/ingest.js';
 import { PayloadError } from '../domain/notifications.js';
+import { measureWebhook, recordWebhookIngest } from '../telemetry/index.js';
 import { empty, errorResponse, text } from './responses.js';
 
 /** Graph's validation tokens are short opaque strings; anything longer is not Graph. */
@@ -14,7 +15,16 @@ export const MAX_NOTIFICATION_BODY_BYTES = 1024 * 1024;
  * handshake, or validates and enqueues notifications and answers 202. It never calls Graph:
  * Graph delays, then drops, notifications when more than 10% of answers are slow.
  */
-export async function handleGraphWebhook(
+export function handleGraphWebhook(
+  request: HttpRequest,
+  context: InvocationContext,
+  kind: WebhookKind,
+  deps: IngestDeps,
+): Promise<HttpResponseInit> {
+  return measureWebhook(kind, context.traceContext?.traceParent, () => answer(request, context, kind, deps));
+}
+
+async function answer(
   request: HttpRequest,
   context: InvocationContext,
   kind: WebhookKind,
@@ -50,6 +60,7 @@ export async function handleGraphWebhook(
 
   try {
     const result = await ingestNotifications(body, kind, deps);
+    recordWebhookIngest(kind, result);
     const droppedTotal = Object.values(result.dropped).reduce((sum, n) => sum + n, 0);
     if (droppedTotal > 0) {
       // Counts only: clientState and ids of rejected items are never logged.

@@ -7,6 +7,7 @@ import { LocalSinkPushProvider } from './local-sink.js';
 import { NotificationHubsPushProvider } from './notification-hubs.js';
 import { MIN_WEBHOOK_SECRET_LENGTH, SignedWebhookPushProvider, webhookUrlProblem } from './gateway.js';
 import type { PushProvider } from '../domain/ports.js';
+import { meterPushProvider } from '../telemetry/recorders.js';
 import { echoValue } from '../errors.js';
 
 export type PushProviderKind = 'notification-hubs' | 'webhook' | 'local';
@@ -170,10 +171,10 @@ function connectionStringProblem(value: string): string | undefined {
 export function createPushProvider(settings: PushSettings): PushProvider {
   switch (settings.provider) {
     case 'notification-hubs':
-      return new NotificationHubsPushProvider(settings.notificationHubs);
+      return meterPushProvider(new NotificationHubsPushProvider(settings.notificationHubs));
     case 'webhook':
-      return new SignedWebhookPushProvider(settings.webhook);
+      return meterPushProvider(new SignedWebhookPushProvider(settings.webhook));
     case 'local':
-      return new LocalSinkPushProvider({ filePath: settings.localSinkFile });
+      return meterPushProvider(new LocalSinkPushProvider({ filePath: settings.localSinkFile }));
   }
 }

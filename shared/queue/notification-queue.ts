@@ -14,6 +14,7 @@ import {
 import type { QueuedNotification } from '../domain/model.js';
 import type { NotificationQueue } from '../domain/ports.js';
 import { ConfigError, DependencyError, ensureError } from '../errors.js';
+import { rememberTraceContext, traceApplicationProperties } from '../telemetry/index.js';
 
 export interface ServiceBusClientSettings {
   /** `Endpoint=sb://...;SharedAccessKeyName=...;SharedAccessKey=...[;UseDevelopmentEmulator=true]` */
@@ -114,6 +115,7 @@ function toServiceBusMessage(notification: QueuedNotification): ServiceBusMessag
     body: notification.body,
     contentType: 'application/json',
     subject: notification.body.type,
+    applicationProperties: traceApplicationProperties(notification),
   };
 }
 
@@ -162,6 +164,7 @@ export class CoalescingNotificationQueue implements NotificationQueue {
   enqueue(messages: readonly QueuedNotification[]): Promise<void> {
     if (this.closed) return Promise.reject(new DependencyError('notification-queue', 'the queue is closed'));
     if (messages.length === 0) return Promise.resolve();
+    rememberTraceContext(messages);
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ messages, resolve, reject });
       this.pendingCount += messages.length;
