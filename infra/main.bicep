@@ -82,6 +82,9 @@ param graphCredentialType string = 'secret'
 @description('Graph client secret (graphCredentialType secret). Written to Key Vault; empty: keep what the vault holds.')
 param graphClientSecret string = ''
 
+@description('When the Graph client secret expires (ISO date, e.g. 2027-06-30); empty: unknown. Update it with the secret.')
+param graphCredentialExpiresOn string = ''
+
 @secure()
 @description('Graph client certificate as base64 PFX (graphCredentialType certificate). Written to Key Vault; empty: keep what the vault holds.')
 param graphClientCertificate string = ''
@@ -464,6 +467,7 @@ module api './modules/function-app.bicep' = {
     graphClientSecretStored: graphClientSecretStored
     graphClientCertificateStored: graphClientCertificateStored
     graphClientCertificatePasswordStored: graphClientCertificatePasswordStored
+    graphCredentialExpiresOn: graphCredentialExpiresOn
     graphClientSecretName: graphClientSecretName
     graphClientCertificateSecretName: graphClientCertificateSecretName
     graphClientCertificatePasswordSecretName: graphClientCertificatePasswordSecretName

@@ -30,6 +30,8 @@ param graphClientSecretStored bool
 param graphClientCertificateStored bool
 param graphClientCertificatePasswordStored bool
 param graphClientSecretName string
+@description('When the Graph client secret expires (ISO date, e.g. 2027-06-30); empty: unknown. The status page warns 30 days ahead.')
+param graphCredentialExpiresOn string = ''
 param graphClientCertificateSecretName string
 param graphClientCertificatePasswordSecretName string
 
@@ -242,6 +244,8 @@ var baseAppSettings = {
   // Graph must reach the webhook at this base URL (notificationUrl / lifecycleNotificationUrl).
   PUBLIC_BASE_URL: effectivePublicBaseUrl
 
+  // Not a secret: when the client secret expires (empty: unknown), for the status page's warning.
+  GRAPH_CLIENT_SECRET_EXPIRES_ON: graphCredentialExpiresOn
   MIGRATION_BATCH_SIZE: string(migrationBatchSize)
   MIGRATION_MAX_ATTEMPTS: string(migrationMaxAttempts)
   ENROLMENT_GROUP_IDS: enrolmentGroupIds
@@ -264,6 +268,7 @@ var graphSecretAppSettings = graphClientSecretStored
       GRAPH_CLIENT_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${graphClientSecretName})'
     }
   : {}
+
 var graphCertificateAppSettings = graphClientCertificateStored
   ? {
       GRAPH_CLIENT_CERTIFICATE_BASE64: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${graphClientCertificateSecretName})'

@@ -101,6 +101,7 @@ describe('app settings against the settings catalogue (shared/config)', () => {
     PUBLIC_BASE_URL: 'https://func-api-abc123.azurewebsites.net',
     MIGRATION_BATCH_SIZE: '50',
     MIGRATION_MAX_ATTEMPTS: '5',
+    GRAPH_CLIENT_SECRET_EXPIRES_ON: '',
     ENROLMENT_GROUP_IDS: '',
     ENROLMENT_GROUP_REMOVE: 'False',
     ENROL_ON_DEVICE_REGISTRATION: 'off',

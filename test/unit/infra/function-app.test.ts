@@ -108,8 +108,12 @@ describe('Function App (Flex Consumption)', () => {
     const settings = (scenario: Scenario): string[] => [
       ...appSettingsFor(app, { ...none, ...scenario }).keys(),
     ];
+    // GRAPH_CLIENT_SECRET_EXPIRES_ON is a plain setting (a date, not a credential): always written.
     const graphKeys = (scenario: Scenario): string[] =>
-      settings(scenario).filter((k) => k.startsWith('GRAPH_CLIENT_') && k !== 'GRAPH_CLIENT_ID');
+      settings(scenario).filter(
+        (k) =>
+          k.startsWith('GRAPH_CLIENT_') && k !== 'GRAPH_CLIENT_ID' && k !== 'GRAPH_CLIENT_SECRET_EXPIRES_ON',
+      );
     expect(graphKeys({})).toEqual([]);
     expect(graphKeys({ graphClientSecretStored: true })).toEqual(['GRAPH_CLIENT_SECRET']);
     expect(graphKeys({ graphClientCertificateStored: true })).toEqual(['GRAPH_CLIENT_CERTIFICATE_BASE64']);
