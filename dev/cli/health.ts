@@ -30,7 +30,18 @@ export interface StatusReport {
   credential?: CredentialCard;
   mailboxes?: { byState?: Record<string, number>; total?: number };
   subscriptions?: { expired?: number; within24h?: number; within72h?: number };
-  maintenance?: { lastRun?: string; nextRunAt?: string; stale?: boolean };
+  maintenance?: {
+    lastRun?: {
+      at: string;
+      durationMs?: number;
+      renewed?: number;
+      created?: number;
+      migrated?: number;
+      failures?: Record<string, number>;
+    };
+    nextRunAt?: string;
+    stale?: boolean;
+  };
   migration?: MigrationProgress;
   queue?: { deadLetters?: number | null };
 }
@@ -106,7 +117,7 @@ export async function status({ client, io, options }: CommandContext): Promise<n
     [
       'maintenance',
       m
-        ? `last run ${m.lastRun ? `${m.lastRun} (${fromNow(m.lastRun, now)})` : 'never'}${m.nextRunAt ? `, next ${fromNow(m.nextRunAt, now)}` : ''}${m.stale ? ` ${paint('red', '— STALE')}` : ''}`
+        ? `last run ${m.lastRun ? `${m.lastRun.at} (${fromNow(m.lastRun.at, now)}): ${describeRun(m.lastRun)}` : 'never'}${m.nextRunAt ? `, next ${fromNow(m.nextRunAt, now)}` : ''}${m.stale ? ` ${paint('red', '— STALE')}` : ''}`
         : undefined,
     ],
     [
@@ -194,4 +205,11 @@ export function stepLine(step: TestStep, paint: ReturnType<typeof colourer>): st
   line += '\n';
   if (step.action) line += `  → ${step.action}\n`;
   return line;
+}
+
+function describeRun(run: NonNullable<NonNullable<StatusReport['maintenance']>['lastRun']>): string {
+  const failures = Object.entries(run.failures ?? {})
+    .map(([reason, n]) => `${reason} ${n}`)
+    .join(', ');
+  return `${run.renewed ?? 0} renewed, ${run.created ?? 0} created, ${run.migrated ?? 0} migrated${failures ? `; failures: ${failures}` : ''}`;
 }

@@ -6,12 +6,12 @@
 import { createHash } from 'node:crypto';
 import type { Services } from '../../shared/app/services.js';
 import { LocalSinkPushProvider } from '../../shared/push/local-sink.js';
-import { DEMO_TENANT } from '../sim/graph/demo.js';
+import { DEMO_TENANT, generatedUsers } from '../sim/graph/demo.js';
 
 /** Seeds the demo subscription and, with the simulated tenant, its mailboxes and their devices. */
 export async function seedDemo(
   services: Services,
-  options: { simulatedTenant: boolean; log: (line: string) => void },
+  options: { simulatedTenant: boolean; generatedUsers?: number; log: (line: string) => void },
 ): Promise<void> {
   const { log } = options;
   await seedDemoSubscription(services);
@@ -20,7 +20,14 @@ export async function seedDemo(
   );
   if (!options.simulatedTenant) return;
   await enrolDemoMailboxes(services, log);
-  if (services.push instanceof LocalSinkPushProvider) await registerDemoDevices(services, services.push, log);
+  if (services.push instanceof LocalSinkPushProvider) {
+    // Generated users (LOCAL_SIM_USERS) get a phone too, so a mail to one of them shows a push as
+    // soon as it is enrolled or migrated (the device waits for its mailbox).
+    const generated = generatedUsers(options.generatedUsers ?? 0).filter(
+      (u) => u.mailbox === 'exchangeOnline',
+    );
+    await registerDemoDevices(services, services.push, [...DEMO_TENANT.users, ...generated], log);
+  }
 }
 
 /** The subscription requests.http talks about. Local only: its clientState is public. */
@@ -84,11 +91,12 @@ export const DEMO_DEVICE_ID = 'demo-phone';
 async function registerDemoDevices(
   services: Services,
   sink: LocalSinkPushProvider,
+  users: readonly { id: string; mail: string }[],
   log: (line: string) => void,
 ): Promise<void> {
   const now = new Date().toISOString();
   const registered: string[] = [];
-  for (const user of DEMO_TENANT.users) {
+  for (const user of users) {
     const existing = await services.devices.getDevice(user.mail, DEMO_DEVICE_ID);
     const device =
       existing ??
@@ -105,7 +113,9 @@ async function registerDemoDevices(
     await sink.registerDevice(device);
     registered.push(user.mail);
   }
-  log(
-    `[local] registered device ${DEMO_DEVICE_ID} (apns) at the local push sink for ${registered.join(', ')}`,
-  );
+  const shown =
+    registered.length > 6
+      ? `${registered.slice(0, 5).join(', ')} and ${registered.length - 5} more`
+      : registered.join(', ');
+  log(`[local] registered device ${DEMO_DEVICE_ID} (apns) at the local push sink for ${shown}`);
 }

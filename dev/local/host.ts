@@ -136,7 +136,11 @@ export async function startLocalHost(options: LocalHostOptions = {}): Promise<Lo
       logHandlerFor,
     );
     if (options.seedDemo)
-      await seedDemo(services, { simulatedTenant: embedded.graphSimulator !== undefined, log });
+      await seedDemo(services, {
+        simulatedTenant: embedded.graphSimulator !== undefined,
+        generatedUsers: Number(env.LOCAL_SIM_USERS ?? 0),
+        log,
+      });
     if (options.startQueueTriggers ?? true) {
       const queues = ofKind<ServiceBusQueueFunctionDefinition>(definitions, 'serviceBusQueue');
       stops.push(startQueueTriggers(queues, settings, env, logHandlerFor));

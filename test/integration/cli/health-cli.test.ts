@@ -23,7 +23,18 @@ const STATUS = {
   },
   mailboxes: { byState: { active: 90, ews: 10, failed: 0 }, total: 100 },
   subscriptions: { expired: 0, within24h: 3, within72h: 9 },
-  maintenance: { lastRun: '2026-06-19T10:00:00.000Z', nextRunAt: '2026-06-19T10:05:00.000Z', stale: false },
+  maintenance: {
+    lastRun: {
+      at: '2026-06-19T10:00:00.000Z',
+      durationMs: 1200,
+      renewed: 40,
+      created: 2,
+      migrated: 50,
+      failures: { access_policy: 1 },
+    },
+    nextRunAt: '2026-06-19T10:05:00.000Z',
+    stale: false,
+  },
   migration: { enabled: true, remaining: 10, perRun: 50, batchSize: 50, recentRuns: [] },
   queue: { deadLetters: 2 },
 };
@@ -96,6 +107,7 @@ describe('status', () => {
     const { code, stdout } = await admin(['status']);
     expect(code).toBe(0);
     expect(stdout).not.toContain('\u001b[');
+    expect(stdout).toContain('40 renewed, 2 created, 50 migrated; failures: access_policy 1');
     expect(stdout).toMatch(
       /^verdict {2}WARNING {3}\(version 0\.1\.0\)\n {2}- The client certificate expires in 12 days/,
     );
