@@ -77,7 +77,9 @@ export async function startEmbeddedServices(
       Object.assign(settings, {
         GRAPH_TENANT_ID: DEMO_TENANT.tenantId,
         GRAPH_CLIENT_ID: DEMO_TENANT.clientId,
-        GRAPH_CLIENT_SECRET: DEMO_TENANT.clientSecret,
+        // A GRAPH_CLIENT_SECRET of your own is kept: try a wrong one to see the connectivity test
+        // and the status page explain AADSTS7000215.
+        GRAPH_CLIENT_SECRET: env.GRAPH_CLIENT_SECRET ?? DEMO_TENANT.clientSecret,
         GRAPH_AUTHORITY_HOST: sim.url,
         GRAPH_ENDPOINT: sim.url,
       });
