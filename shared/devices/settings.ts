@@ -137,7 +137,7 @@ export function readDeviceApiSettings(
       authorityHost = url.origin;
     }
   } catch {
-    problems.push(`DEVICE_API_AUTHORITY_HOST: not a valid URL: "${rawHost.slice(0, 100)}"`);
+    problems.push(`DEVICE_API_AUTHORITY_HOST: not a valid URL: ${echoValue(rawHost.slice(0, 100))}`);
   }
 
   const rawSkew = get('DEVICE_API_CLOCK_SKEW_SECONDS');
