@@ -103,7 +103,7 @@ export function readDeviceApiSettings(
   for (const audience of audiences) {
     if (!isAudience(audience)) {
       problems.push(
-        `DEVICE_API_AUDIENCE: "${audience.slice(0, 100)}" is neither an application id GUID nor an absolute URI (api://…, https://…)`,
+        `DEVICE_API_AUDIENCE: ${echoValue(audience, 100)} is neither an application id GUID nor an absolute URI (api://…, https://…)`,
       );
     }
   }
