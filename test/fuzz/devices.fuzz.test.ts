@@ -272,4 +272,55 @@ describe('POST /api/devices handler', () => {
       fuzz(300),
     );
   });
+
+  it('any Authorization header with the real validator: 401 with WWW-Authenticate, no key lookup, nothing written', async () => {
+    let lookups = 0;
+    const bearer = createBearerValidator({
+      keys: {
+        keySet: () => {
+          lookups++;
+          return Promise.reject(new Error('no key lookup expected for junk'));
+        },
+      },
+      issuers: ['https://login.microsoftonline.com/84bd8158-6d4d-4958-8b9f-9d6445542f95/v2.0'],
+      audiences: ['api://mailpush-devices'],
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.option(
+          fc.oneof(
+            anyString,
+            anyString.map((s) => `Bearer ${s}`),
+          ),
+          { nil: undefined },
+        ),
+        async (authorization) => {
+          fc.pre(authorization === undefined || /^[\t\x20-\x7e]*$/.test(authorization));
+          const { deps, devices, push } = await setup();
+          lookups = 0;
+          const { context, logs } = recordingContext('devices-post');
+          const res = await handleDeviceRegistration(
+            httpRequest({
+              headers: {
+                'content-type': 'application/json',
+                ...(authorization !== undefined ? { authorization } : {}),
+              },
+              body: JSON.stringify(VALID_APNS),
+            }),
+            context,
+            { ...deps, bearer },
+          );
+          expect(res.status).toBe(401);
+          expect(['missing_token', 'invalid_token']).toContain(errorOf(res)?.code);
+          expect(res.headers).toHaveProperty('WWW-Authenticate');
+          expect(lookups).toBe(0);
+          expect(devices.rows.size).toBe(0);
+          expect(push.registered).toHaveLength(0);
+          const token = authorization?.trim().split(/\s+/)[1] ?? '';
+          if (token.length >= 12) expect(logs.join('\n')).not.toContain(token);
+        },
+      ),
+      fuzz(300),
+    );
+  });
 });
