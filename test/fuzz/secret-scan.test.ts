@@ -3,7 +3,7 @@
  * (console, InvocationContext logs, an `/api/...` response over the wire, a secret registered at
  * run time), the scan finds it, reports where, and never prints the secret.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -15,8 +15,9 @@ import { checkSecretScan } from '../support/secret-scan-global.js';
 import { installSecretRecorder, suspendSuiteRecorder } from '../support/secret-recorder.js';
 import {
   KNOWN_SECRETS,
-  appendRecord,
+  SECRET_SCAN_DIR_ENV,
   formatFindings,
+  recordLogLine,
   scanDirectory,
   scanRecords,
   secretsInConnectionString,
@@ -166,10 +167,22 @@ describe('the recorder, installed in this worker', () => {
     expect(scanDirectory(dir).map((f) => f.source)).toEqual(['console.warn']);
   });
 
-  it('a registered secret from another worker file counts too', () => {
-    appendRecord(
-      { kind: 'secret', source: 'other worker', text: 'per-run-webhook-key-123' },
-      join(dir, '..', dir.split('/').pop()!),
+  it('records the local runner’s own lines (test-host.ts `log: recordLogLine`)', () => {
+    const previous = process.env[SECRET_SCAN_DIR_ENV];
+    process.env[SECRET_SCAN_DIR_ENV] = dir;
+    try {
+      recordLogLine('[local] settings: {"GRAPH_CLIENT_SECRET":"local-simulator-secret"}');
+    } finally {
+      if (previous === undefined) delete process.env[SECRET_SCAN_DIR_ENV];
+      else process.env[SECRET_SCAN_DIR_ENV] = previous;
+    }
+    expect(scanDirectory(dir).map((f) => f.source)).toEqual(['local-host']);
+  });
+
+  it('a secret registered by another worker counts too', () => {
+    writeFileSync(
+      join(dir, 'worker-other.jsonl'),
+      `${JSON.stringify({ kind: 'secret', source: 'other worker', text: 'per-run-webhook-key-123' })}\n`,
     );
     console.log('the key is per-run-webhook-key-123');
     expect(scanDirectory(dir)).toHaveLength(1);

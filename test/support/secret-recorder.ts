@@ -29,11 +29,6 @@ const CONTEXT_METHODS = ['log', 'trace', 'debug', 'info', 'warn', 'error'] as co
 
 type Restore = () => void;
 
-/** For test-host.ts: `log: recordLogLine` records the local runner's own lines (`[local] …`). */
-export function recordLogLine(line: string): void {
-  appendRecord({ kind: 'log', source: 'local-host', text: line });
-}
-
 /** Wraps console, InvocationContext and ServerResponse; returns a function that undoes it. */
 export function installSecretRecorder(dir: string): Restore {
   const restores: Restore[] = [];

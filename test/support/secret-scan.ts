@@ -73,6 +73,14 @@ export function appendRecord(record: ScanRecord, dir = process.env[SECRET_SCAN_D
   appendFileSync(fileOf(dir), `${JSON.stringify(record)}\n`);
 }
 
+/**
+ * For test/support/test-host.ts (`log: recordLogLine` instead of `log: () => {}`): records the local
+ * runner's own lines (`[local] settings: …`, `[local] request failed: …`). A no-op when the scan is off.
+ */
+export function recordLogLine(line: string): void {
+  appendRecord({ kind: 'log', source: 'local-host', text: line });
+}
+
 /** Adds a secret the scan must look for (a token minted, a clientState issued, a key). */
 export function registerSecret(value: string | undefined | null, source = 'registered'): void {
   if (typeof value !== 'string' || value.length < MIN_SECRET_LENGTH) return;
