@@ -53,9 +53,14 @@ export function mayCarryKey(value: string): boolean {
   return /[=;]/.test(value);
 }
 
-/** How a ConfigError quotes a non-secret setting's value. */
-export function echoValue(value: string): string {
-  return mayCarryKey(value) ? 'a value with "=" or ";" (not shown: it may carry a key)' : `"${value}"`;
+/**
+ * How a ConfigError quotes a non-secret setting's value, cut to `max` characters. The whole value
+ * is checked before it is cut: the start of a connection string is no safer than its end.
+ */
+export function echoValue(value: string, max = Number.POSITIVE_INFINITY): string {
+  return mayCarryKey(value)
+    ? 'a value with "=" or ";" (not shown: it may carry a key)'
+    : `"${value.slice(0, max)}"`;
 }
 
 /** An ETag precondition failed: someone else changed the entity since we read it. */

@@ -80,7 +80,7 @@ export function readAdminSettings(
     if (raw === undefined) return fallback;
     const value = Number(raw);
     if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
-      problems.push(`${name}: expected a whole number ${min}–${max}, got ${echoValue(raw.slice(0, 20))}`);
+      problems.push(`${name}: expected a whole number ${min}–${max}, got ${echoValue(raw, 20)}`);
       return fallback;
     }
     return value;
@@ -91,20 +91,18 @@ export function readAdminSettings(
     .filter((id) => id !== '');
   const badGroup = groups.find((id) => !GUID.test(id));
   if (badGroup !== undefined) {
-    problems.push(
-      `ENROLMENT_GROUP_IDS: expected group object ids (GUIDs), got ${echoValue(badGroup.slice(0, 40))}`,
-    );
+    problems.push(`ENROLMENT_GROUP_IDS: expected group object ids (GUIDs), got ${echoValue(badGroup, 40)}`);
   } else if (groups.length > 50) {
     problems.push(`ENROLMENT_GROUP_IDS: at most 50 groups, got ${groups.length}`);
   }
   const remove = (get('ENROLMENT_GROUP_REMOVE') ?? 'false').toLowerCase();
   if (remove !== 'true' && remove !== 'false') {
-    problems.push(`ENROLMENT_GROUP_REMOVE: expected true or false, got ${echoValue(remove.slice(0, 20))}`);
+    problems.push(`ENROLMENT_GROUP_REMOVE: expected true or false, got ${echoValue(remove, 20)}`);
   }
   const selfService = get('ENROL_ON_DEVICE_REGISTRATION') ?? 'off';
   if (!['off', 'groups', 'all'].includes(selfService)) {
     problems.push(
-      `ENROL_ON_DEVICE_REGISTRATION: expected off, groups or all, got ${echoValue(selfService.slice(0, 20))}`,
+      `ENROL_ON_DEVICE_REGISTRATION: expected off, groups or all, got ${echoValue(selfService, 20)}`,
     );
   } else if (selfService === 'groups' && groups.length === 0) {
     problems.push('ENROL_ON_DEVICE_REGISTRATION: `groups` needs ENROLMENT_GROUP_IDS');

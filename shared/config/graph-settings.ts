@@ -210,7 +210,7 @@ function secretExpiry(raw: string | undefined, problems: string[]): string | und
     : Number.NaN;
   if (!Number.isFinite(at)) {
     problems.push(
-      `GRAPH_CLIENT_SECRET_EXPIRES_ON: expected an ISO 8601 date such as 2027-03-31, got ${echoValue(value.slice(0, 40))}`,
+      `GRAPH_CLIENT_SECRET_EXPIRES_ON: expected an ISO 8601 date such as 2027-03-31, got ${echoValue(value, 40)}`,
     );
     return undefined;
   }

@@ -115,7 +115,7 @@ export function readNotificationSettings(
     if (raw === undefined) return fallback;
     const value = Number(raw);
     if (!/^\d+$/.test(raw.trim()) || !Number.isSafeInteger(value) || value < min || value > max) {
-      problems.push(`${name}: expected a whole number ${min}–${max}, got ${echoValue(raw.slice(0, 20))}`);
+      problems.push(`${name}: expected a whole number ${min}–${max}, got ${echoValue(raw, 20)}`);
       return fallback;
     }
     return value;
@@ -124,7 +124,7 @@ export function readNotificationSettings(
   const rawMode = get('DEFAULT_PRIVACY_MODE') ?? DEFAULT_PRIVACY_MODE;
   if (!(PRIVACY_MODES as readonly string[]).includes(rawMode)) {
     problems.push(
-      `DEFAULT_PRIVACY_MODE: expected one of ${PRIVACY_MODES.join(', ')}, got ${echoValue(rawMode.slice(0, 20))}`,
+      `DEFAULT_PRIVACY_MODE: expected one of ${PRIVACY_MODES.join(', ')}, got ${echoValue(rawMode, 20)}`,
     );
   }
   const claimTimeoutSeconds = integer(

@@ -103,7 +103,7 @@ export function readDeviceApiSettings(
   for (const audience of audiences) {
     if (!isAudience(audience)) {
       problems.push(
-        `DEVICE_API_AUDIENCE: "${audience.slice(0, 100)}" is neither an application id GUID nor an absolute URI (api://…, https://…)`,
+        `DEVICE_API_AUDIENCE: ${echoValue(audience, 100)} is neither an application id GUID nor an absolute URI (api://…, https://…)`,
       );
     }
   }
@@ -115,7 +115,7 @@ export function readDeviceApiSettings(
   } else if (!GUID.test(tenant)) {
     problems.push(
       explicitTenant
-        ? `DEVICE_API_TENANT_ID: expected the directory (tenant) id GUID, got ${echoValue(tenant.slice(0, 100))}`
+        ? `DEVICE_API_TENANT_ID: expected the directory (tenant) id GUID, got ${echoValue(tenant, 100)}`
         : 'DEVICE_API_TENANT_ID: required because GRAPH_TENANT_ID is a domain name; tokens name their tenant by its id GUID',
     );
   }
@@ -127,7 +127,7 @@ export function readDeviceApiSettings(
     const url = new URL(rawHost);
     if (url.protocol !== 'https:') {
       problems.push(
-        `DEVICE_API_AUTHORITY_HOST: must be https (signing keys are fetched from it), got ${echoValue(rawHost.slice(0, 200))}`,
+        `DEVICE_API_AUTHORITY_HOST: must be https (signing keys are fetched from it), got ${echoValue(rawHost, 200)}`,
       );
     } else if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
       problems.push(
@@ -137,7 +137,7 @@ export function readDeviceApiSettings(
       authorityHost = url.origin;
     }
   } catch {
-    problems.push(`DEVICE_API_AUTHORITY_HOST: not a valid URL: "${rawHost.slice(0, 100)}"`);
+    problems.push(`DEVICE_API_AUTHORITY_HOST: not a valid URL: ${echoValue(rawHost, 100)}`);
   }
 
   const rawSkew = get('DEVICE_API_CLOCK_SKEW_SECONDS');
@@ -148,7 +148,7 @@ export function readDeviceApiSettings(
     clockToleranceSec > MAX_CLOCK_SKEW_SECONDS
   ) {
     problems.push(
-      `DEVICE_API_CLOCK_SKEW_SECONDS: expected a whole number of seconds 0–${MAX_CLOCK_SKEW_SECONDS}, got ${echoValue(String(rawSkew).slice(0, 20))}`,
+      `DEVICE_API_CLOCK_SKEW_SECONDS: expected a whole number of seconds 0–${MAX_CLOCK_SKEW_SECONDS}, got ${echoValue(String(rawSkew), 20)}`,
     );
   }
 

@@ -70,7 +70,7 @@ export function readPushSettings(
   const provider = (explicit ?? 'local').toLowerCase();
   if (!PROVIDERS.includes(provider as PushProviderKind)) {
     problems.push(
-      `PUSH_PROVIDER: expected notification-hubs, webhook or local, got ${echoValue(provider.slice(0, 40))}`,
+      `PUSH_PROVIDER: expected notification-hubs, webhook or local, got ${echoValue(provider, 40)}`,
     );
     return undefined;
   }
@@ -101,7 +101,7 @@ export function readPushSettings(
         problems.push('NOTIFICATION_HUB_NAME: required when PUSH_PROVIDER is notification-hubs');
       } else if (!HUB_NAME.test(hubName)) {
         problems.push(
-          `NOTIFICATION_HUB_NAME: expected letters, digits, '.', '-' or '_' (starting and ending with a letter or digit), got ${echoValue(hubName.slice(0, 100))}`,
+          `NOTIFICATION_HUB_NAME: expected letters, digits, '.', '-' or '_' (starting and ending with a letter or digit), got ${echoValue(hubName, 100)}`,
         );
       }
       if (problems.length > before || !connectionString || !hubName) return undefined;

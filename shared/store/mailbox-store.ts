@@ -148,6 +148,7 @@ export class TableMailboxStore implements MailboxStore {
     if (query.transport) conditions.push(odata`transport eq ${query.transport}`);
     if (query.migratedSince) conditions.push(odata`migratedAt ge ${query.migratedSince}`);
     const pageSize = Math.min(Math.max(query.pageSize ?? 100, 1), 1000);
+    if (query.continuationToken) checkContinuationToken(query.continuationToken);
     const pages = this.table.client
       .listEntities<Record<string, unknown>>({
         queryOptions: conditions.length > 0 ? { filter: conditions.join(' and ') } : {},
@@ -162,5 +163,24 @@ export class TableMailboxStore implements MailboxStore {
     if (query.state) mailboxes = mailboxes.filter((m) => mailboxStateOf(m) === query.state);
     const next = page.value.continuationToken;
     return { mailboxes, ...(next ? { continuationToken: next } : {}) };
+  }
+}
+
+/**
+ * The Tables SDK's continuation token is base64 of JSON `{ nextPartitionKey, nextRowKey? }` (the
+ * service's next keys, printable ASCII). The SDK decodes it before any request and throws a bare
+ * SyntaxError or Error for anything else, which would be a 500: a token we never issued is a 400.
+ */
+function checkContinuationToken(token: string): void {
+  let keys: unknown;
+  try {
+    keys = JSON.parse(Buffer.from(token, 'base64').toString('latin1'));
+  } catch {
+    keys = undefined;
+  }
+  const { nextPartitionKey, nextRowKey } = (keys ?? {}) as Record<string, unknown>;
+  const key = (value: unknown) => typeof value === 'string' && /^[\x20-\x7e]+$/.test(value);
+  if (typeof keys !== 'object' || !key(nextPartitionKey) || (nextRowKey !== undefined && !key(nextRowKey))) {
+    throw new ValidationError('continuationToken is not one this API returned; start again without it.');
   }
 }
