@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { startLocalHost, type LocalHost, type LocalHostOptions } from '../../dev/local/host.js';
+import { recordLogLine } from './secret-scan.js';
 
 export interface TestHostOptions extends Pick<LocalHostOptions, 'startQueueTriggers' | 'seedDemo'> {
   /** Extra settings; `undefined` removes one. */
@@ -21,7 +22,8 @@ export function startTestHost(options: TestHostOptions = {}): Promise<LocalHost>
   return startLocalHost({
     port: 0,
     quiet: true,
-    log: () => {},
+    // Quiet, but every line goes to the secret scan (a no-op when the scan is off).
+    log: recordLogLine,
     startTimers: false,
     ...(options.startQueueTriggers !== undefined ? { startQueueTriggers: options.startQueueTriggers } : {}),
     ...(options.seedDemo !== undefined ? { seedDemo: options.seedDemo } : {}),
