@@ -58,7 +58,9 @@ describe('a valid token', () => {
   it('yields the app roles and the calling app (admin API), for delegated and app-only tokens', async () => {
     const delegated = await validator.validate(`Bearer ${await issuer.admin(user)}`);
     expect(delegated.roles).toEqual(['MailPush.Admin']);
-    const appOnly = await validator.validate(`Bearer ${await issuer.app('5e3ce6c0-2b1f-4285-8d4b-75ee78787346')}`);
+    const appOnly = await validator.validate(
+      `Bearer ${await issuer.app('5e3ce6c0-2b1f-4285-8d4b-75ee78787346')}`,
+    );
     expect(appOnly).toMatchObject({
       roles: ['MailPush.Admin'],
       appId: '5e3ce6c0-2b1f-4285-8d4b-75ee78787346',
