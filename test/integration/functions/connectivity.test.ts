@@ -5,6 +5,7 @@ import { DEFAULT_APP_ROLES } from '../../../dev/sim/graph/model.js';
 import { FAILURE_TEXT } from '../../../shared/domain/enrolment/states.js';
 import { runMaintenance } from '../../../shared/app/maintenance.js';
 import { startTestHost } from '../../support/test-host.js';
+import { DEMO_DEVICE_ID } from '../../../dev/local/host.js';
 
 /**
  * `POST /api/manage/connectivity-test` over the wire: the local runner with the simulated tenant
@@ -164,6 +165,9 @@ describe('connectivity test: a healthy mailbox', () => {
   }, 70_000);
 
   it('sends the test mail to an active mailbox without devices: nothing to buzz', async () => {
+    // The runner's demo seeding gives generated users a phone too: take it away.
+    await host.services.devices.deleteDevice(healthy.mail, DEMO_DEVICE_ID);
+    expect(await host.services.devices.listDevices(healthy.mail)).toEqual([]);
     const enrol = await fetch(`${host.url}/api/manage/mailboxes`, {
       method: 'POST',
       headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
