@@ -19,6 +19,7 @@ import './manage-mailbox-delete.js';
 import './manage-migration-get.js';
 import './manage-migration-put.js';
 import './manage-migration-retry-failed.js';
+import './manage-console-get.js';
 
 // A bad or missing setting stops the worker here, before any function runs, with one message
 // naming every problem (values of secrets never shown).
