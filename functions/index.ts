@@ -19,6 +19,8 @@ import './manage-mailbox-delete.js';
 import './manage-migration-get.js';
 import './manage-migration-put.js';
 import './manage-migration-retry-failed.js';
+import './manage-status-get.js';
+import './manage-connectivity-test-post.js';
 import './manage-console-get.js';
 
 // A bad or missing setting stops the worker here, before any function runs, with one message

@@ -28,11 +28,21 @@ import {
   type ControlPlaneDeps,
 } from './mailboxes.js';
 import { migrationProgress, requeueFailed, setMigrationSwitch } from './migration.js';
+import {
+  CONNECTIVITY_STEPS,
+  runConnectivityTest,
+  type ConnectivityDeps,
+  type ConnectivityStepName,
+} from './connectivity.js';
+import type { StatusDocument } from './status.js';
 
 export interface AdminApiDeps {
   bearer: BearerValidator;
   controlPlane: ControlPlaneDeps;
   migrationBatchSize: number;
+  /** The status page (StatusReporter: counts kept for a minute in this process). */
+  status: { status(): Promise<StatusDocument> };
+  connectivity: ConnectivityDeps;
 }
 
 type Dependencies = AdminApiDeps | Promise<AdminApiDeps>;
@@ -450,4 +460,65 @@ async function* prepend(first: string, rest: AsyncIterator<string>): AsyncGenera
     if (next.done) return;
     yield next.value;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status and connectivity test
+
+/** `GET /api/manage/status`: verdict with reasons, credential card, counts, timer, migration, dead letters. */
+export function handleGetStatus(request: HttpRequest, context: InvocationContext, deps: Dependencies) {
+  return handle(request, context, deps, {
+    name: 'status.get',
+    write: false,
+    async run(_principal, { status }) {
+      return { response: json(200, await status.status()) };
+    },
+  });
+}
+
+/**
+ * `POST /api/manage/connectivity-test` `{ email, sendTestMail?, steps? }`: 200 with each step's
+ * outcome (a failed step is an answer, not an error). Audited: it creates a subscription and may
+ * send a mail.
+ */
+export function handleConnectivityTest(request: HttpRequest, context: InvocationContext, deps: Dependencies) {
+  return handle(request, context, deps, {
+    name: 'connectivity.test',
+    write: true,
+    async run(_principal, { connectivity }) {
+      const body = await readJsonObject(request);
+      onlyFields(body, ['email', 'sendTestMail', 'steps']);
+      const email = normaliseAddress(body.email);
+      if (body.sendTestMail !== undefined && typeof body.sendTestMail !== 'boolean')
+        throw new ValidationError('sendTestMail must be true or false.');
+      const steps = optionalSteps(body.steps);
+      const report = await runConnectivityTest(connectivity, {
+        email,
+        ...(body.sendTestMail === true ? { sendTestMail: true } : {}),
+        ...(steps ? { steps } : {}),
+      });
+      const failed = report.steps.find((s) => s.status === 'failed');
+      return {
+        response: json(200, report),
+        target: email,
+        outcome: failed ? `failed at ${failed.name}` : 'passed',
+      };
+    },
+  });
+}
+
+function optionalSteps(value: unknown): ConnectivityStepName[] | undefined {
+  if (value === undefined) return undefined;
+  const allowed = CONNECTIVITY_STEPS as readonly string[];
+  if (
+    !Array.isArray(value) ||
+    value.length === 0 ||
+    value.some((step) => typeof step !== 'string' || !allowed.includes(step)) ||
+    new Set(value).size !== value.length
+  ) {
+    throw new ValidationError(
+      `steps must be a non-empty list of distinct step names: ${CONNECTIVITY_STEPS.join(', ')}.`,
+    );
+  }
+  return value as ConnectivityStepName[];
 }

@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
-import { createGraphCredential } from '../auth/index.js';
+import { createGraphCredential, graphScope } from '../auth/index.js';
+import { serviceBusDeadLetters } from '../admin/dead-letters.js';
+import { StatusReporter, intervalOfSchedule } from '../admin/status.js';
+import type { ConnectivityDeps } from '../admin/connectivity.js';
 import { TenantBudgets } from '../domain/renewal/token-bucket.js';
 import { SubscriptionLifecycle } from '../domain/subscription-lifecycle.js';
 import type { AdminApiDeps } from '../admin/http.js';
@@ -20,7 +24,7 @@ import { ServiceBusRetryScheduler } from '../queue/retry-scheduler.js';
 import type { IdempotencyStore } from '../domain/ports.js';
 import type { NotificationService } from '../delivery/service.js';
 import { createIdempotencyStore } from '../store/idempotency-store.js';
-import { loadSettings, type Env, type Settings } from '../config/settings.js';
+import { describeSettings, loadSettings, type Env, type Settings } from '../config/settings.js';
 import { ConfigError } from '../errors.js';
 import type { IngestDeps } from '../domain/ingest.js';
 import type {
@@ -87,7 +91,11 @@ export interface Services {
   close(): Promise<void>;
 }
 
-export async function buildServices(settings: Settings): Promise<Services> {
+/**
+ * `env` is what the settings were read from: the status page shows it (secrets hidden). The local
+ * runner builds from its own settings and should pass them.
+ */
+export async function buildServices(settings: Settings, env: Env = process.env): Promise<Services> {
   const credential = needsCredential(settings) ? azureCredential(settings) : undefined;
   const tableOptions =
     settings.tables.kind === 'connectionString'
@@ -125,19 +133,25 @@ export async function buildServices(settings: Settings): Promise<Services> {
     now: () => Date.now(),
   });
   const graph = settings.graph;
+  const graphCredentialFor = (tenantId: string) =>
+    createGraphCredential({
+      tenant: tenantId,
+      clientId: graph.clientId,
+      authorityHost: graph.authorityHost,
+      ...(graph.credential.kind === 'secret'
+        ? { secret: graph.credential.secret }
+        : { certificate: graph.credential.certificate }),
+    });
   const graphClients = new GraphClientFactory({
     graphEndpoint: graph.graphEndpoint,
     // One app registration; an app-only token is issued per tenant.
-    credentialFor: (tenantId) =>
-      createGraphCredential({
-        tenant: tenantId,
-        clientId: graph.clientId,
-        authorityHost: graph.authorityHost,
-        ...(graph.credential.kind === 'secret'
-          ? { secret: graph.credential.secret }
-          : { certificate: graph.credential.certificate }),
-      }),
+    credentialFor: graphCredentialFor,
   });
+  // A credential of its own per check (no token cache): proves the secret or certificate works now.
+  const acquireFreshToken = async () => {
+    const token = await graphCredentialFor(graph.tenantId).getToken(graphScope(graph.graphEndpoint));
+    if (!token) throw new Error('Entra ID issued no token');
+  };
   const lifecycle = new SubscriptionLifecycle({
     now: () => Date.now(),
     // 32 random bytes, base64url: 43 characters, well under Graph's 128.
@@ -184,7 +198,43 @@ export async function buildServices(settings: Settings): Promise<Services> {
     // Warnings outside one message's outcome line: a retry that could not be scheduled, giving up
     // on the queue's last delivery, a dead device that could not be removed. Never mail content.
     log: (line) => console.warn(`[notification-processor] ${line}`),
+    testMarks: stores.control,
   });
+  const status = new StatusReporter({
+    now: () => Date.now(),
+    version: appVersion(),
+    settings: () => describeSettings(env),
+    credential:
+      graph.credential.kind === 'secret'
+        ? { kind: 'secret', expiresOn: graph.credential.expiresOn }
+        : { kind: 'certificate', info: graph.credential.certificate.info },
+    acquireToken: acquireFreshToken,
+    deadLetters: serviceBusDeadLetters(
+      settings.serviceBus.kind === 'connectionString'
+        ? { connectionString: settings.serviceBus.connectionString }
+        : { fullyQualifiedNamespace: settings.serviceBus.fullyQualifiedNamespace, credential: credential! },
+      settings.notificationQueueName,
+    ),
+    mailboxes: stores.mailboxes,
+    renewalSchedule: stores.renewalSchedule,
+    control: stores.control,
+    work: stores.work,
+    migrationBatchSize: settings.admin.migrationBatchSize,
+    ...withInterval(intervalOfSchedule(settings.maintenance.schedule)),
+  });
+  const connectivity: ConnectivityDeps = {
+    tenantId: graph.tenantId,
+    clientId: graph.clientId,
+    now: () => Date.now(),
+    sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+    acquireToken: acquireFreshToken,
+    graph: () => graphClients.forTenant(graph.tenantId),
+    directory,
+    mailboxes: stores.mailboxes,
+    devices: stores.devices,
+    control: stores.control,
+    notificationUrl: `${graph.publicBaseUrl}/api/notifications`,
+  };
   return {
     settings,
     notifications,
@@ -218,7 +268,13 @@ export async function buildServices(settings: Settings): Promise<Services> {
     control: stores.control,
     directory,
     controlPlane,
-    adminApi: { bearer, controlPlane, migrationBatchSize: settings.admin.migrationBatchSize },
+    adminApi: {
+      bearer,
+      controlPlane,
+      migrationBatchSize: settings.admin.migrationBatchSize,
+      status,
+      connectivity,
+    },
     async close() {
       await retryScheduler.close?.();
       await queue.close();
@@ -226,6 +282,26 @@ export async function buildServices(settings: Settings): Promise<Services> {
       await serviceBus.close();
     },
   };
+}
+
+function withInterval(intervalMs: number | undefined): { maintenanceIntervalMs?: number } {
+  return intervalMs === undefined ? {} : { maintenanceIntervalMs: intervalMs };
+}
+
+/** package.json's version (next to dist/ in Azure, two folders up from the sources locally). */
+function appVersion(): string {
+  for (const path of ['../../package.json', '../../../package.json']) {
+    try {
+      const parsed = JSON.parse(readFileSync(new URL(path, import.meta.url), 'utf8')) as {
+        name?: unknown;
+        version?: unknown;
+      };
+      if (typeof parsed.version === 'string') return parsed.version;
+    } catch {
+      // try the next place
+    }
+  }
+  return 'unknown';
 }
 
 function needsCredential(settings: Settings): boolean {

@@ -12,7 +12,14 @@ import { echoValue } from '../errors.js';
 export interface GraphSettings {
   tenantId: string;
   clientId: string;
-  credential: { kind: 'secret'; secret: string } | { kind: 'certificate'; certificate: ClientCertificate };
+  credential:
+    | {
+        kind: 'secret';
+        secret: string;
+        /** GRAPH_CLIENT_SECRET_EXPIRES_ON (ISO 8601): when the secret expires, for the status page. */
+        expiresOn?: string;
+      }
+    | { kind: 'certificate'; certificate: ClientCertificate };
   cloud: string;
   authorityHost: string;
   graphEndpoint: string;
@@ -31,6 +38,12 @@ export const GRAPH_SETTING_SPECS = [
     name: 'GRAPH_CLIENT_SECRET',
     secret: true,
     description: 'Client secret value. Set this, or a client certificate (next settings).',
+  },
+  {
+    name: 'GRAPH_CLIENT_SECRET_EXPIRES_ON',
+    secret: false,
+    description:
+      'When the client secret expires (ISO 8601 date, e.g. `2027-03-31`, as the app registration shows it): the status page warns 30 days before and turns critical 7 days before. Only with GRAPH_CLIENT_SECRET.',
   },
   {
     name: 'GRAPH_CLIENT_CERTIFICATE_PATH',
@@ -104,7 +117,8 @@ export function readGraphSettings(
       'GRAPH_CLIENT_SECRET, GRAPH_CLIENT_CERTIFICATE_PATH or GRAPH_CLIENT_CERTIFICATE_BASE64: set exactly one',
     );
   } else if (secret) {
-    credential = { kind: 'secret', secret };
+    const expiresOn = secretExpiry(get('GRAPH_CLIENT_SECRET_EXPIRES_ON'), problems);
+    credential = { kind: 'secret', secret, ...(expiresOn ? { expiresOn } : {}) };
   } else {
     const setting = certPath ? 'GRAPH_CLIENT_CERTIFICATE_PATH' : 'GRAPH_CLIENT_CERTIFICATE_BASE64';
     try {
@@ -143,6 +157,11 @@ export function readGraphSettings(
     problems.push(...credentialProblems);
   }
 
+  if (!secret && get('GRAPH_CLIENT_SECRET_EXPIRES_ON'))
+    problems.push(
+      'GRAPH_CLIENT_SECRET_EXPIRES_ON: only with GRAPH_CLIENT_SECRET (a certificate carries its own expiry)',
+    );
+
   const publicBaseUrl = get('PUBLIC_BASE_URL')?.replace(/\/+$/, '');
   if (!publicBaseUrl) {
     problems.push(
@@ -180,4 +199,20 @@ export function readGraphSettings(
     graphEndpoint: endpoints.endpoints.graphEndpoint,
     publicBaseUrl,
   };
+}
+
+/** `2027-03-31` or `2027-03-31T12:00:00Z` → ISO 8601 (UTC); a problem for anything else. */
+function secretExpiry(raw: string | undefined, problems: string[]): string | undefined {
+  const value = raw?.trim();
+  if (!value) return undefined;
+  const at = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/.test(value)
+    ? Date.parse(/^\d{4}-\d{2}-\d{2}$/.test(value) ? `${value}T00:00:00Z` : value)
+    : Number.NaN;
+  if (!Number.isFinite(at)) {
+    problems.push(
+      `GRAPH_CLIENT_SECRET_EXPIRES_ON: expected an ISO 8601 date such as 2027-03-31, got ${echoValue(value.slice(0, 40))}`,
+    );
+    return undefined;
+  }
+  return new Date(at).toISOString();
 }

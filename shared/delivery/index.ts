@@ -4,6 +4,7 @@
  */
 import type { JWTVerifyGetKey } from 'jose';
 import type {
+  ControlStorePort,
   DeviceStore,
   IdempotencyStore,
   MailboxStore,
@@ -37,6 +38,8 @@ export interface NotificationWiring {
   keySet?: JWTVerifyGetKey;
   log?: (line: string) => void;
   now?: () => number;
+  /** Records pushes of the admin API's connectivity-test mail (see pipeline.ts). */
+  testMarks?: Pick<ControlStorePort, 'put'>;
 }
 
 export function buildNotificationService(wiring: NotificationWiring): NotificationService {
@@ -66,6 +69,7 @@ export function buildNotificationService(wiring: NotificationWiring): Notificati
     counters,
     ...(wiring.now ? { now: wiring.now } : {}),
     ...(wiring.log ? { log: wiring.log } : {}),
+    ...(wiring.testMarks ? { testMarks: wiring.testMarks } : {}),
   });
   return createNotificationService({
     pipeline,

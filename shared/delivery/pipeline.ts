@@ -19,6 +19,7 @@ import { dedupKeyFor } from '../domain/notifications.js';
 import type { ChangeMessage, MailboxRecord, PrivacyMode } from '../domain/model.js';
 import type {
   ClaimResult,
+  ControlStorePort,
   DeliveryClaim,
   DeviceRecord,
   DeviceStore,
@@ -79,6 +80,27 @@ export interface NotificationPipelineDeps {
   random?: () => number;
   /** Best-effort failures (e.g. unregistering a dead device at the provider). Never mail content. */
   log?: (line: string) => void;
+  /**
+   * Where the push of a connectivity-test mail is recorded (control document
+   * `connectivity-<token>`), so the admin API's test can measure it end to end. Absent: not recorded.
+   */
+  testMarks?: Pick<ControlStorePort, 'put'>;
+}
+
+/** The connectivity test's marker in a subject: `[MailPush test 1a2b3c4d]`. */
+export const CONNECTIVITY_TEST_SUBJECT = /\[MailPush test ([0-9a-f]{8,32})\]/;
+
+/** The control document the push of a test mail is recorded under. */
+export function connectivityTestDocument(token: string): string {
+  return `connectivity-${token}`;
+}
+
+/** What the pipeline records for a pushed test mail. */
+export interface ConnectivityTestMark {
+  /** Epoch ms when the push provider accepted the push. */
+  pushedAt: number;
+  /** Devices pushed to. */
+  devices: number;
 }
 
 export interface NotificationPipeline {
@@ -144,6 +166,11 @@ export function createNotificationPipeline(deps: NotificationPipelineDeps): Noti
     const results = await sendPushes(claims, pushContent, sender, retry);
 
     const settled = await settleClaims(claims, results, settleStore);
+    // One regex test per pushed message; only the admin API's test mail carries the marker.
+    if (deps.testMarks && settled.sent.length > 0) {
+      const marker = CONNECTIVITY_TEST_SUBJECT.exec(read.summary.subject ?? '');
+      if (marker) await markTestPush(deps.testMarks, marker[1]!, settled.sent.length, now(), log);
+    }
     if (settled.invalid.length > 0) {
       for (const device of settled.invalid) await removeDevice(device, deviceRemoval);
       deviceCache.forget(target.email);
@@ -158,6 +185,22 @@ export function createNotificationPipeline(deps: NotificationPipelineDeps): Noti
       return outcome;
     },
   };
+}
+
+/** Best effort: a failed write only makes the connectivity test wait in vain, never the push fail. */
+async function markTestPush(
+  marks: Pick<ControlStorePort, 'put'>,
+  token: string,
+  devices: number,
+  pushedAt: number,
+  log: (line: string) => void,
+): Promise<void> {
+  try {
+    const mark: ConnectivityTestMark = { pushedAt, devices };
+    await marks.put(connectivityTestDocument(token), mark);
+  } catch (error) {
+    log(`recording the connectivity test's push failed: ${ensureError(error).message}`);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ describe.skipIf('missing' in chromium)('the web console (GET /api/console)', () 
   let page: Page;
   let adminToken: string;
   let hasConnectivityTest = false;
+  let hasStatus = false;
 
   const api = (method: string, path: string, body?: unknown) =>
     fetch(`${host.url}/api/manage/${path}`, {
@@ -51,6 +52,7 @@ describe.skipIf('missing' in chromium)('the web console (GET /api/console)', () 
     await maintenance();
     hasConnectivityTest =
       (await api('POST', 'connectivity-test', { email: adele.mail, steps: ['token'] })).status !== 404;
+    hasStatus = (await api('GET', 'status')).status !== 404;
     browser = await launchChromium((chromium as { path: string }).path);
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   });
@@ -81,9 +83,17 @@ describe.skipIf('missing' in chromium)('the web console (GET /api/console)', () 
     expect(await page.content()).not.toMatch(/eyJ[\w-]{10,}/);
   });
 
-  it('shows the health verdict (or says status is not available)', async () => {
-    const verdict = (await page.locator('#verdict').textContent()) ?? '';
-    expect(verdict).toMatch(/^(Healthy|Needs attention|Critical|Status not available on this server\.)/);
+  it('shows the health verdict with its reasons, the credential card and the counts', async () => {
+    const verdict = page.locator('#verdict');
+    if (!hasStatus) {
+      expect(await verdict.textContent()).toBe('Status not available on this server.');
+      console.warn('[browser tests] GET /api/manage/status is not on this server: checked the message only');
+      return;
+    }
+    expect(await verdict.textContent()).toMatch(/^(Healthy|Needs attention|Critical)/);
+    expect(await verdict.getAttribute('class')).toMatch(/^verdict (ok|warning|critical)$/);
+    expect(await page.locator('#credential').textContent()).toMatch(/^Typesecret/);
+    expect(await page.locator('#counts').textContent()).toMatch(/active1.*Total1/);
   });
 
   it('lists mailboxes with a prefix search and opens the detail panel', async () => {

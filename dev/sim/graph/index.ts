@@ -261,6 +261,8 @@ export interface GraphSimulator {
       displayName?: string;
     },
   ): void;
+  /** Deletes the app's client secrets (sign-ins with them then fail with AADSTS7000215). */
+  removeApplicationSecrets(tenantId: string, clientId: string): void;
   /** Adds a user (UPN = mail); flags default to a healthy Exchange Online mailbox. */
   addUser(tenantId: string, u: { id: string; mail: string } & UserFlags): void;
   /** Changes a user's state: mailbox location, access policy, account enabled, display name. */
@@ -798,6 +800,9 @@ export async function startGraphSimulator(options: GraphSimulatorOptions = {}): 
     },
     addApplication: (tenantId, app) => {
       directory.addApplication(tenantId, app);
+    },
+    removeApplicationSecrets: (tenantId, clientId) => {
+      directory.removeApplicationSecrets(tenantId, clientId);
     },
     addUser: (tenantId, u) => {
       directory.addUser(tenantId, u);

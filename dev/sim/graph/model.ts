@@ -159,6 +159,16 @@ export class Directory {
     return tenant;
   }
 
+  /**
+   * Deletes every client secret of the app (an admin removed them in Certificates & secrets): a
+   * sign-in with any of them then fails with AADSTS7000215, as Entra ID answers.
+   */
+  removeApplicationSecrets(tenantId: string, clientId: string): void {
+    const app = this.requireTenant(tenantId).apps.get(clientId.toLowerCase());
+    if (!app) throw new Error(`removeApplicationSecrets: unknown app '${clientId}'`);
+    app.secretHashes = [];
+  }
+
   /** Registers an app (calling again for the same clientId adds credentials: rotation). */
   addApplication(
     tenantId: string,

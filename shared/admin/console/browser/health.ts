@@ -59,14 +59,27 @@ export async function refreshHealth(api: AdminApi): Promise<Status | undefined> 
     ['Total', status.mailboxes ? formatCount(status.mailboxes.total) : undefined],
     ['Counted', formatTime(status.mailboxes?.countedAt)],
   ]);
+  const lastRun = status.maintenance?.lastRun;
   definitions(byId('runs'), [
     ['Expired subscriptions', status.subscriptions?.expired],
     ['Expiring within 24 h', status.subscriptions?.within24h],
     ['Expiring within 72 h', status.subscriptions?.within72h],
-    ['Last timer run', formatTime(status.maintenance?.lastRun) ?? (status.maintenance ? 'never' : undefined)],
+    [
+      'Last timer run',
+      lastRun
+        ? `${formatTime(lastRun.at)}: ${lastRun.renewed} renewed, ${lastRun.created} created, ${lastRun.migrated} migrated`
+        : status.maintenance
+          ? 'never'
+          : undefined,
+    ],
     ['Next timer run', formatTime(status.maintenance?.nextRunAt)],
     ['Timer stale', status.maintenance ? (status.maintenance.stale ? 'yes' : 'no') : undefined],
-    ['Dead letters', status.queue?.deadLetters],
+    [
+      'Dead letters',
+      status.queue
+        ? (status.queue.deadLetters ?? `not counted${status.queue.detail ? `: ${status.queue.detail}` : ''}`)
+        : undefined,
+    ],
   ]);
   return status;
 }

@@ -28,8 +28,13 @@ export interface Status {
   };
   mailboxes?: { byState: Record<string, number>; total: number; countedAt?: string };
   subscriptions?: { expired: number; within24h: number; within72h: number };
-  maintenance?: { lastRun?: string; nextRunAt?: string; stale: boolean };
-  queue?: { deadLetters: number };
+  maintenance?: {
+    lastRun?: { at: string; durationMs: number; renewed: number; created: number; migrated: number };
+    nextRunAt?: string;
+    stale: boolean;
+  };
+  /** `deadLetters` is null when the queue cannot be counted (then `detail` says why). */
+  queue?: { deadLetters: number | null; detail?: string };
 }
 
 export interface MailboxView {
