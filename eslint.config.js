@@ -2,7 +2,16 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'dist-dev/**', 'node_modules/**', 'bench/results/**', '.local/**', 'eslint.config.js'] },
+  {
+    ignores: [
+      'dist/**',
+      'dist-dev/**',
+      'node_modules/**',
+      'bench/results/**',
+      '.local/**',
+      'eslint.config.js',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -12,6 +21,13 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
       '@typescript-eslint/require-await': 'off',
+    },
+  },
+  {
+    // The console's browser code: its own project, with the DOM library the Node code must not see.
+    files: ['shared/admin/console/browser/**/*.ts'],
+    languageOptions: {
+      parserOptions: { project: './tsconfig.console.json', tsconfigRootDir: import.meta.dirname },
     },
   },
   {
