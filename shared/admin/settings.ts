@@ -24,7 +24,7 @@ export interface AdminSettings {
 }
 
 export interface ConsoleSettings {
-  /** `local`: the local runner's admin token; `entra`: MSAL. Unset: chosen from the token authority. */
+  /** `local`: the local runner's admin token; `entra`: MSAL; undefined (`auto`): chosen from the token authority. */
   signIn: 'entra' | 'local' | undefined;
   /** Application (client) id of the console's SPA app registration. */
   clientId: string | undefined;
@@ -138,9 +138,11 @@ export function readAdminSettings(
   } else if (selfService === 'groups' && groups.length === 0) {
     problems.push('ENROL_ON_DEVICE_REGISTRATION: `groups` needs ENROLMENT_GROUP_IDS');
   }
-  const consoleSignIn = get('CONSOLE_SIGN_IN')?.trim().toLowerCase();
-  if (consoleSignIn !== undefined && consoleSignIn !== 'entra' && consoleSignIn !== 'local') {
-    problems.push(`CONSOLE_SIGN_IN: expected entra or local, got ${echoValue(consoleSignIn.slice(0, 20))}`);
+  const consoleSignIn = (get('CONSOLE_SIGN_IN') ?? 'auto').trim().toLowerCase();
+  if (!['auto', 'entra', 'local'].includes(consoleSignIn)) {
+    problems.push(
+      `CONSOLE_SIGN_IN: expected auto, entra or local, got ${echoValue(consoleSignIn.slice(0, 20))}`,
+    );
   }
   const consoleClientId = get('CONSOLE_CLIENT_ID')?.trim() || undefined;
   if (consoleClientId !== undefined && !GUID.test(consoleClientId)) {
