@@ -25,6 +25,9 @@ export async function signInWithEntra(options: EntraOptions): Promise<EntraSessi
     auth: {
       clientId: options.clientId,
       authority: options.authority,
+      // The configured host is trusted as is: no instance discovery call to the public cloud
+      // (which the page's Content-Security-Policy would block for a national cloud anyway).
+      knownAuthorities: [new URL(options.authority).host],
       redirectUri: options.redirectUri,
       postLogoutRedirectUri: options.redirectUri,
     },
