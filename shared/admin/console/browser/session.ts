@@ -24,7 +24,8 @@ export async function startSession(config: ConsoleConfig): Promise<Session | und
     clientId: config.clientId,
     authority: config.authority,
     scopes: config.scopes,
-    redirectUri: `${location.origin}${location.pathname}`,
+    // Exactly the URI registered on the SPA app registration, whether or not a slash was typed.
+    redirectUri: `${location.origin}${location.pathname.replace(/\/+$/, '')}`,
   });
 }
 
