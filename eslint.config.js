@@ -24,6 +24,13 @@ export default tseslint.config(
     },
   },
   {
+    // The console's browser code: its own project, with the DOM library the Node code must not see.
+    files: ['shared/admin/console/browser/**/*.ts'],
+    languageOptions: {
+      parserOptions: { project: './tsconfig.console.json', tsconfigRootDir: import.meta.dirname },
+    },
+  },
+  {
     // Tests use vitest's asymmetric matchers (typed any) and read untyped wire payloads.
     files: ['test/**/*.ts'],
     rules: {

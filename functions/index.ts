@@ -22,6 +22,7 @@ import './manage-migration-put.js';
 import './manage-migration-retry-failed.js';
 import './manage-status-get.js';
 import './manage-connectivity-test-post.js';
+import './manage-console-get.js';
 
 // A bad or missing setting stops the worker here, before any function runs, with one message
 // naming every problem (values of secrets never shown).

@@ -19,6 +19,17 @@ export interface AdminSettings {
   enrolmentGroupRemove: boolean;
   /** A device registration from a user without a mailbox enrols them first. */
   enrolOnDeviceRegistration: SelfServiceEnrolment;
+  /** The web console's sign-in (`GET /api/console`); nothing here is a secret. */
+  console: ConsoleSettings;
+}
+
+export interface ConsoleSettings {
+  /** `local`: the local runner's admin token; `entra`: MSAL; undefined (`auto`): chosen from the token authority. */
+  signIn: 'entra' | 'local' | undefined;
+  /** Application (client) id of the console's SPA app registration. */
+  clientId: string | undefined;
+  /** The API scope the console asks for; unset: `<first DEVICE_API_AUDIENCE>/.default`. */
+  apiScope: string | undefined;
 }
 
 /** The app role an admin token must carry (app registration → App roles). */
@@ -66,6 +77,24 @@ export const ADMIN_SETTING_SPECS = [
     description:
       'Self-service: a `POST /api/devices` from a user without a mailbox enrols them first: `off`, `groups` (only members of ENROLMENT_GROUP_IDS) or `all`.',
   },
+  {
+    name: 'CONSOLE_CLIENT_ID',
+    secret: false,
+    description:
+      "Application (client) id of the web console's SPA app registration (redirect URI `https://<app>/api/console`); unset: the console cannot sign in with Entra ID.",
+  },
+  {
+    name: 'CONSOLE_API_SCOPE',
+    secret: false,
+    description:
+      'Scope the console requests for the admin API, e.g. `api://mailpush/.default`; unset: the first DEVICE_API_AUDIENCE + `/.default`.',
+  },
+  {
+    name: 'CONSOLE_SIGN_IN',
+    secret: false,
+    description:
+      "How the console signs in: `entra` (MSAL, CONSOLE_CLIENT_ID) or `local` (the local runner's `/local/admin-token`); unset: `local` when DEVICE_API_AUTHORITY_HOST is a loopback address (only the local runner's issuer lives there), else `entra`.",
+  },
 ] as const;
 
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -107,6 +136,22 @@ export function readAdminSettings(
   } else if (selfService === 'groups' && groups.length === 0) {
     problems.push('ENROL_ON_DEVICE_REGISTRATION: `groups` needs ENROLMENT_GROUP_IDS');
   }
+  const consoleSignIn = (get('CONSOLE_SIGN_IN') ?? 'auto').trim().toLowerCase();
+  if (!['auto', 'entra', 'local'].includes(consoleSignIn)) {
+    problems.push(
+      `CONSOLE_SIGN_IN: expected auto, entra or local, got ${echoValue(consoleSignIn.slice(0, 20))}`,
+    );
+  }
+  const consoleClientId = get('CONSOLE_CLIENT_ID')?.trim() || undefined;
+  if (consoleClientId !== undefined && !GUID.test(consoleClientId)) {
+    problems.push(
+      `CONSOLE_CLIENT_ID: expected the SPA app registration's application (client) id GUID, got ${echoValue(consoleClientId.slice(0, 40))}`,
+    );
+  }
+  const consoleScope = get('CONSOLE_API_SCOPE')?.trim() || undefined;
+  if (consoleScope !== undefined && !/^\S{1,400}$/.test(consoleScope)) {
+    problems.push('CONSOLE_API_SCOPE: expected one scope without spaces, e.g. api://mailpush/.default');
+  }
   const settings: AdminSettings = {
     migrationBatchSize: integer('MIGRATION_BATCH_SIZE', 50, 1, 1000),
     maxAttempts: integer('MIGRATION_MAX_ATTEMPTS', 5, 1, 50),
@@ -114,6 +159,11 @@ export function readAdminSettings(
     enrolmentGroupIds: groups.map((id) => id.toLowerCase()),
     enrolmentGroupRemove: remove === 'true',
     enrolOnDeviceRegistration: selfService as SelfServiceEnrolment,
+    console: {
+      signIn: consoleSignIn === 'entra' || consoleSignIn === 'local' ? consoleSignIn : undefined,
+      clientId: consoleClientId?.toLowerCase(),
+      apiScope: consoleScope,
+    },
   };
   return problems.length === before ? settings : undefined;
 }
