@@ -128,6 +128,9 @@ param enrolmentGroupRemove bool = false
 @description('Self-service: a device registration from a user without a mailbox enrols them first.')
 param enrolOnDeviceRegistration string = 'off'
 
+@description('Client id of the single-page-app registration the web console signs in with (GET /api/console). Empty: the console says sign-in is not configured.')
+param consoleClientId string = ''
+
 @minLength(1)
 @description('NCRONTAB (six fields, with seconds) for the subscription-maintenance timer.')
 param maintenanceSchedule string = '0 */5 * * * *'
@@ -483,6 +486,7 @@ module api './modules/function-app.bicep' = {
     enrolmentGroupIds: enrolmentGroupIds
     enrolmentGroupRemove: enrolmentGroupRemove
     enrolOnDeviceRegistration: enrolOnDeviceRegistration
+    consoleClientId: consoleClientId
     maintenanceSchedule: maintenanceSchedule
     logLevel: logLevel
     defaultPrivacyMode: defaultPrivacyMode

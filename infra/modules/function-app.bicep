@@ -52,6 +52,7 @@ param enrolmentGroupIds string
 param enrolmentGroupRemove bool
 @allowed(['off', 'groups', 'all'])
 param enrolOnDeviceRegistration string
+param consoleClientId string = ''
 param maintenanceSchedule string
 @allowed(['debug', 'info', 'warn', 'error'])
 param logLevel string
@@ -251,6 +252,8 @@ var baseAppSettings = {
   ENROLMENT_GROUP_IDS: enrolmentGroupIds
   ENROLMENT_GROUP_REMOVE: string(enrolmentGroupRemove)
   ENROL_ON_DEVICE_REGISTRATION: enrolOnDeviceRegistration
+  // The web console's SPA app registration (MSAL sign-in); empty: console sign-in not configured.
+  CONSOLE_CLIENT_ID: consoleClientId
   MAINTENANCE_SCHEDULE: maintenanceSchedule
   SUBSCRIPTION_WRITES_PER_20_SECONDS: string(subscriptionWritesPer20Seconds)
   RENEWAL_WINDOW_HOURS: string(renewalWindowHours)

@@ -92,8 +92,9 @@ export const ADMIN_SETTING_SPECS = [
   {
     name: 'CONSOLE_SIGN_IN',
     secret: false,
+    default: 'auto',
     description:
-      "How the console signs in: `entra` (MSAL, CONSOLE_CLIENT_ID) or `local` (the local runner's `/local/admin-token`); unset: `local` when DEVICE_API_AUTHORITY_HOST is a loopback address (only the local runner's issuer lives there), else `entra`.",
+      "How the console signs in: `entra` (MSAL, CONSOLE_CLIENT_ID), `local` (the local runner's `/local/admin-token`) or `auto`: `local` when DEVICE_API_AUTHORITY_HOST is a loopback address (only the local runner's issuer lives there), else `entra`.",
   },
 ] as const;
 

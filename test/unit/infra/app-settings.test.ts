@@ -59,6 +59,7 @@ describe('app settings against the settings catalogue (shared/config)', () => {
   const NOT_READ_YET: Readonly<Record<string, string>> = {};
   /** Catalogue settings without a default that Bicep leaves unset, and why that is right in Azure. */
   const LEFT_UNSET_IN_AZURE: Readonly<Record<string, string>> = {
+    CONSOLE_API_SCOPE: 'optional: defaults to the devices API audience + /.default',
     TABLES_CONNECTION_STRING: 'local alternative to TABLES_ENDPOINT (Azure: managed identity)',
     ServiceBusConnection: 'local alternative to ServiceBusConnection__fullyQualifiedNamespace',
     GRAPH_CLIENT_CERTIFICATE_PATH:
@@ -102,6 +103,7 @@ describe('app settings against the settings catalogue (shared/config)', () => {
     MIGRATION_BATCH_SIZE: '50',
     MIGRATION_MAX_ATTEMPTS: '5',
     GRAPH_CLIENT_SECRET_EXPIRES_ON: '',
+    CONSOLE_CLIENT_ID: '',
     ENROLMENT_GROUP_IDS: '',
     ENROLMENT_GROUP_REMOVE: 'False',
     ENROL_ON_DEVICE_REGISTRATION: 'off',
