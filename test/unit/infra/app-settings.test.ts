@@ -68,6 +68,7 @@ describe('app settings against the settings catalogue (shared/config)', () => {
     RICH_NOTIFICATION_PRIVATE_KEY: 'optional: rich notifications',
     RICH_NOTIFICATION_CERTIFICATE_ID: 'optional: rich notifications',
     RICH_NOTIFICATION_JWKS_URI: 'optional: rich notifications (default from the authority host)',
+    CLIENT_STATE_KEYS: 'optional: signed clientStates (not yet written by Bicep)',
   };
   /**
    * What App Service hands the app for each setting Bicep writes whose value is not a parameter
