@@ -68,7 +68,6 @@ describe('app settings against the settings catalogue (shared/config)', () => {
     RICH_NOTIFICATION_PRIVATE_KEY: 'optional: rich notifications',
     RICH_NOTIFICATION_CERTIFICATE_ID: 'optional: rich notifications',
     RICH_NOTIFICATION_JWKS_URI: 'optional: rich notifications (default from the authority host)',
-    CLIENT_STATE_KEYS: 'optional: signed clientStates (not yet written by Bicep)',
   };
   /**
    * What App Service hands the app for each setting Bicep writes whose value is not a parameter
@@ -116,6 +115,7 @@ describe('app settings against the settings catalogue (shared/config)', () => {
     NOTIFICATION_HUB_CONNECTION_STRING: `Endpoint=sb://ntfns-abc123.servicebus.windows.net/;SharedAccessKeyName=mail-push-backend;SharedAccessKey=${'k'.repeat(44)}`,
     PUSH_WEBHOOK_URL: 'https://push-gateway.contoso.example/mailpush',
     PUSH_WEBHOOK_SECRET: 's'.repeat(MIN_WEBHOOK_SECRET_LENGTH),
+    CLIENT_STATE_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
   };
   /** Set by the platform on every Azure instance (it is what makes the app refuse `local`). */
   const PLATFORM = {
@@ -127,6 +127,7 @@ describe('app settings against the settings catalogue (shared/config)', () => {
     graphClientCertificateStored: false,
     graphClientCertificatePasswordStored: false,
     graphCloud: 'global',
+    clientStateKeysStored: true,
   };
   const noCredential = {
     graphClientSecretStored: false,
@@ -147,6 +148,7 @@ describe('app settings against the settings catalogue (shared/config)', () => {
     ...scenarios.map((s) => ({ ...s, ...noCredential })),
     ...scenarios.map((s) => ({ ...s, ...withCertificate })),
     ...NATIONAL_CLOUD_NAMES.map((graphCloud) => ({ ...base, pushProvider: 'notification-hubs', graphCloud })),
+    ...scenarios.map((s) => ({ ...s, clientStateKeysStored: false })),
   ];
 
   /** The value the app sees: a scenario parameter, a literal, a table lookup, or AZURE_VALUES. */
