@@ -6,6 +6,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startLocalHost } from '../dev/local/host.js';
+import { signClientState } from '../shared/domain/client-state.js';
 import { ingestNotifications } from '../shared/domain/ingest.js';
 import type { SubscriptionRecord } from '../shared/domain/model.js';
 import { createServiceBusClient, ServiceBusNotificationQueue } from '../shared/queue/notification-queue.js';
@@ -22,6 +23,9 @@ const host = await startLocalHost({
   startQueueTriggers: false,
 });
 const tenantId = randomUUID();
+// With CLIENT_STATE_KEYS (bench/webhook.ts sets one unless BENCH_SIGNED=0), subscriptions carry
+// signed clientStates, as the product creates them then.
+const keys = host.services.settings.clientStateKeys;
 const subscriptions: SubscriptionRecord[] = Array.from({ length: SUBSCRIPTIONS }, (_, i) => {
   const userId = randomUUID();
   return {
@@ -29,7 +33,9 @@ const subscriptions: SubscriptionRecord[] = Array.from({ length: SUBSCRIPTIONS }
     mailboxEmail: `user${i}@contoso.example`,
     userId,
     tenantId,
-    clientState: randomBytes(32).toString('base64url'),
+    clientState: keys
+      ? signClientState(keys, { tenantId, userId }, randomBytes)
+      : randomBytes(32).toString('base64url'),
     resource: `users/${userId}/mailFolders('Inbox')/messages`,
     expiresAt: new Date(Date.now() + 3 * 24 * 3600_000).toISOString(),
     createdAt: new Date().toISOString(),
@@ -40,6 +46,16 @@ for (let i = 0; i < subscriptions.length; i += 50) {
     subscriptions.slice(i, i + 50).map((s) => host.services.subscriptions.insertSubscription(s)),
   );
 }
+
+// Table Storage reads of the webhook's subscription lookup (its cache reads through this store):
+// what a flood of forged notifications costs the storage account the real ones need.
+const store = host.services.subscriptions;
+const readSubscription = store.getSubscription.bind(store);
+let subscriptionReads = 0;
+store.getSubscription = (subscriptionId) => {
+  subscriptionReads++;
+  return readSubscription(subscriptionId);
+};
 
 // Naive baseline: validate, then fetch each message (simulated) before answering, enqueueing one by one.
 const naiveClient = createServiceBusClient({ connectionString: host.env.ServiceBusConnection! });
@@ -77,6 +93,7 @@ await new Promise<void>((resolve) => naive.listen(0, '127.0.0.1', resolve));
 
 process.on('message', (message: { type: string }) => {
   if (message.type === 'cpu') process.send?.({ type: 'cpu', usage: process.cpuUsage() });
+  if (message.type === 'reads') process.send?.({ type: 'reads', reads: subscriptionReads });
   if (message.type === 'stop') {
     naive.close();
     void naiveSender
@@ -90,6 +107,7 @@ process.send?.({
   type: 'ready',
   url: host.url,
   naiveUrl: `http://127.0.0.1:${(naive.address() as AddressInfo).port}`,
+  signingKeyId: keys?.signingKeyId,
   subscriptions: subscriptions.map(({ subscriptionId, userId, clientState, tenantId: t }) => ({
     subscriptionId,
     userId,

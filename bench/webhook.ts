@@ -3,10 +3,16 @@
  * notifications per POST), against the real adapters (Azurite, AMQP stand-in), compared in the
  * same run with a naive handler that fetches each message (~100 ms) before acknowledging.
  *
+ * Then a forged flood: random subscription ids with made-up clientStates, signed-looking (`v1.`,
+ * our key id, random MAC) and unsigned, reporting forged notifications/s and Table Storage reads
+ * per forged notification (target for signed: 0).
+ *
  * Settings (env): BENCH_DURATION seconds per phase (10), BENCH_CONNECTIONS (64),
- * BENCH_TARGET_RATE notifications/s for the fixed-rate phase (2000).
+ * BENCH_TARGET_RATE notifications/s for the fixed-rate phase (2000), BENCH_SIGNED (1: the
+ * subscriptions carry signed clientStates under a CLIENT_STATE_KEYS made for the run; 0: unsigned).
  */
 import { fork } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Agent, request } from 'node:http';
@@ -16,6 +22,7 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const TARGET_RATE = Number(process.env.BENCH_TARGET_RATE ?? 2000);
 const QUEUE = 'mail-notifications';
+const SIGNED = process.env.BENCH_SIGNED !== '0';
 
 interface SubscriptionInfo {
   subscriptionId: string;
@@ -27,6 +34,7 @@ interface Ready {
   type: 'ready';
   url: string;
   naiveUrl: string;
+  signingKeyId: string | undefined;
   subscriptions: SubscriptionInfo[];
 }
 
@@ -51,6 +59,7 @@ const child = fork(fileURLToPath(new URL('./webhook-server.js', import.meta.url)
     NOTIFICATION_QUEUE_NAME: QUEUE,
     // Required setting; the devices API is not exercised here (no local token issuer needed).
     DEVICE_API_AUDIENCE: 'api://mailpush-bench',
+    CLIENT_STATE_KEYS: SIGNED ? `bench:${randomBytes(32).toString('base64')}` : undefined,
   },
   stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   // BENCH_PROFILE=1 writes a V8 CPU profile of the function host to bench/results/profile/.
@@ -65,6 +74,12 @@ const cpuOfChild = () =>
   new Promise<number>((resolve) => {
     child.once('message', (m: { usage: NodeJS.CpuUsage }) => resolve((m.usage.user + m.usage.system) / 1000));
     child.send({ type: 'cpu' });
+  });
+
+const readsOfChild = () =>
+  new Promise<number>((resolve) => {
+    child.once('message', (m: { reads: number }) => resolve(m.reads));
+    child.send({ type: 'reads' });
   });
 
 let sequence = 0;
@@ -90,6 +105,72 @@ function graphPayload(items: number): string {
     });
   }
   return JSON.stringify({ value });
+}
+
+/**
+ * A flood POST: `items` notifications for random subscription ids (never the same twice, so the
+ * webhook's cache of unknown ids does not help) and made-up clientStates.
+ */
+function forgedPayload(items: number, kind: 'signed' | 'unsigned'): string {
+  const value = [];
+  const tenantId = ready.subscriptions[0]!.tenantId;
+  for (let i = 0; i < items; i++) {
+    const id = `forged-${(sequence++).toString(36)}`;
+    const userId = randomUUID();
+    value.push({
+      subscriptionId: randomUUID(),
+      changeType: 'created',
+      resource: `Users/${userId}/Messages/${id}`,
+      resourceData: { '@odata.type': '#Microsoft.Graph.Message', id },
+      clientState:
+        kind === 'signed'
+          ? `v1.${ready.signingKeyId ?? 'k1'}.${randomBytes(16).toString('base64url')}.${randomBytes(32).toString('base64url')}`
+          : randomBytes(32).toString('base64url'),
+      tenantId,
+    });
+  }
+  return JSON.stringify({ value });
+}
+
+interface FloodResult {
+  clientStates: 'signed' | 'unsigned';
+  itemsPerPost: number;
+  forgedNotificationsPerSecond: number;
+  storageReadsPerForgedNotification: number;
+  ackP99Ms: number;
+  cpuMsPerNotification: number;
+  non2xx: number;
+  errors: number;
+  enqueued: number;
+}
+
+async function flood(
+  kind: 'signed' | 'unsigned',
+  itemsPerPost: number,
+  seconds: number,
+): Promise<FloodResult> {
+  const before = await queued();
+  const readsBefore = await readsOfChild();
+  const cpuBefore = await cpuOfChild();
+  const result = await closedLoop(`${ready.url}/api/notifications`, seconds, itemsPerPost, () =>
+    forgedPayload(itemsPerPost, kind),
+  );
+  const cpuAfter = await cpuOfChild();
+  await new Promise((r) => setTimeout(r, 200));
+  const reads = (await readsOfChild()) - readsBefore;
+  const notifications = result.ok * itemsPerPost;
+  return {
+    clientStates: kind,
+    itemsPerPost,
+    forgedNotificationsPerSecond: Math.round(notifications / result.seconds),
+    storageReadsPerForgedNotification: notifications > 0 ? Number((reads / notifications).toFixed(3)) : NaN,
+    ackP99Ms: result.p99,
+    cpuMsPerNotification:
+      notifications > 0 ? Number(((cpuAfter - cpuBefore) / notifications).toFixed(3)) : NaN,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    enqueued: (await queued()) - before,
+  };
 }
 
 interface PhaseResult {
@@ -149,7 +230,12 @@ interface LoadResult {
 }
 
 /** As fast as CONNECTIONS connections go (autocannon): the throughput ceiling. */
-async function closedLoop(url: string, seconds: number, itemsPerPost: number): Promise<LoadResult> {
+async function closedLoop(
+  url: string,
+  seconds: number,
+  itemsPerPost: number,
+  payload: () => string = () => graphPayload(itemsPerPost),
+): Promise<LoadResult> {
   const result = await autocannon({
     url,
     connections: CONNECTIONS,
@@ -158,7 +244,7 @@ async function closedLoop(url: string, seconds: number, itemsPerPost: number): P
       {
         method: 'POST',
         headers: { 'content-type': 'application/json; charset=utf-8' },
-        setupRequest: (req) => ({ ...req, body: graphPayload(itemsPerPost) }),
+        setupRequest: (req) => ({ ...req, body: payload() }),
       },
     ],
   });
@@ -241,6 +327,7 @@ async function openLoop(
 }
 
 const results: PhaseResult[] = [];
+const floods: FloodResult[] = [];
 try {
   await phase('ours', 1, 'max', 2); // warm-up: JIT, connections, subscription cache
   for (const items of [1, 10]) {
@@ -254,6 +341,13 @@ try {
       }
     }
   }
+  for (const kind of SIGNED ? (['signed', 'unsigned'] as const) : (['unsigned'] as const)) {
+    const r = await flood(kind, 1, DURATION);
+    floods.push(r);
+    console.log(
+      `forged ${kind.padEnd(8)} ${String(r.forgedNotificationsPerSecond).padStart(6)} notif/s  storage reads ${r.storageReadsPerForgedNotification}/notif  p99 ${String(r.ackP99Ms).padStart(5)} ms  CPU ${r.cpuMsPerNotification} ms/notif  enqueued ${r.enqueued}  non2xx ${r.non2xx}  errors ${r.errors}`,
+    );
+  }
 } finally {
   child.send({ type: 'stop' });
   await new Promise((r) => child.once('exit', r));
@@ -265,8 +359,9 @@ const output = {
   benchmark: 'webhook',
   date: new Date().toISOString(),
   machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
-  settings: { durationSeconds: DURATION, connections: CONNECTIONS, targetRate: TARGET_RATE },
+  settings: { durationSeconds: DURATION, connections: CONNECTIONS, targetRate: TARGET_RATE, signed: SIGNED },
   results,
+  forgedFlood: floods,
 };
 mkdirSync(new URL('../../bench/results/', import.meta.url), { recursive: true });
 const file = new URL('../../bench/results/webhook.json', import.meta.url);
@@ -279,6 +374,16 @@ console.table(
     load: r.load,
     'notif/s': r.notificationsPerSecond,
     'p50 ms': r.ackP50Ms,
+    'p99 ms': r.ackP99Ms,
+    'CPU ms/notif': r.cpuMsPerNotification,
+    enqueued: r.enqueued,
+  })),
+);
+console.table(
+  floods.map((r) => ({
+    'forged clientStates': r.clientStates,
+    'notif/s': r.forgedNotificationsPerSecond,
+    'storage reads/notif': r.storageReadsPerForgedNotification,
     'p99 ms': r.ackP99Ms,
     'CPU ms/notif': r.cpuMsPerNotification,
     enqueued: r.enqueued,

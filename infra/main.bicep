@@ -229,6 +229,10 @@ param pushWebhookUrl string = ''
 @description('HMAC-SHA256 key shared with the push gateway, at least 32 characters (pushProvider webhook; required then). Written to Key Vault.')
 param pushWebhookSecret string = ''
 
+@secure()
+@description('CLIENT_STATE_KEYS: keys that sign new subscriptions\' clientState so the webhook drops forged notifications without a storage read, `k2:<base64 of 32 random bytes>,k1:<…>` (the first signs, all verify; keep old keys until the subscriptions they signed are recreated). Written to Key Vault. Empty: unsigned random clientStates (signed ones still verify against the stored subscription).')
+param clientStateKeys string = ''
+
 @description('Key Vault purge protection (irreversible once on). True for production.')
 param keyVaultPurgeProtection bool = true
 
@@ -284,6 +288,8 @@ var notificationHubNamespaceName = '${abbrs.notificationHubsNamespaces}${resourc
 var notificationHubName = '${abbrs.notificationHubsNamespacesNotificationHubs}${resourceToken}'
 var notificationHubConnectionStringSecretName = 'notification-hub-connection-string'
 var pushWebhookSecretName = 'push-webhook-secret'
+var clientStateKeysSecretName = 'client-state-keys'
+var clientStateKeysStored = !empty(clientStateKeys)
 
 // Which Graph credential the vault holds after this deployment: one given now, or one stored
 // earlier (graphCredentialInKeyVault). Only those become Key Vault references.
@@ -424,6 +430,19 @@ module pushWebhook './modules/push-webhook.bicep' = if (pushProvider == 'webhook
   ]
 }
 
+module clientStateKeysSecret './modules/client-state-keys.bicep' = if (clientStateKeysStored) {
+  name: 'client-state-keys'
+  scope: rg
+  params: {
+    keyVaultName: keyVaultName
+    secretName: clientStateKeysSecretName
+    keys: clientStateKeys
+  }
+  dependsOn: [
+    keyVault
+  ]
+}
+
 module rbac './modules/rbac.bicep' = {
   name: 'rbac'
   scope: rg
@@ -501,6 +520,8 @@ module api './modules/function-app.bicep' = {
     notificationHubConnectionStringSecretName: notificationHubConnectionStringSecretName
     pushWebhookUrl: pushWebhookUrl
     pushWebhookSecretName: pushWebhookSecretName
+    clientStateKeysStored: clientStateKeysStored
+    clientStateKeysSecretName: clientStateKeysSecretName
   }
   // The host starts as soon as the site exists; granting its roles first avoids a first
   // start that cannot reach storage, Service Bus or Key Vault. The secrets must be in the
@@ -511,6 +532,7 @@ module api './modules/function-app.bicep' = {
     graphCredential
     notificationHubs
     pushWebhook
+    clientStateKeysSecret
   ]
 }
 

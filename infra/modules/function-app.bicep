@@ -75,6 +75,10 @@ param notificationHubConnectionStringSecretName string
 param pushWebhookUrl string
 @description('Key Vault secret written by push-webhook.bicep with the gateway key.')
 param pushWebhookSecretName string
+@description('True when client-state-keys.bicep wrote CLIENT_STATE_KEYS to Key Vault in this deployment.')
+param clientStateKeysStored bool
+@description('Key Vault secret written by client-state-keys.bicep.')
+param clientStateKeysSecretName string
 
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
@@ -122,7 +126,7 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
     httpsOnly: true
     publicNetworkAccess: 'Enabled'
     // Key Vault references (GRAPH_CLIENT_SECRET, NOTIFICATION_HUB_CONNECTION_STRING,
-    // PUSH_WEBHOOK_SECRET) resolve with the user-assigned identity;
+    // PUSH_WEBHOOK_SECRET, CLIENT_STATE_KEYS) resolve with the user-assigned identity;
     // there is no system-assigned identity to fall back on.
     keyVaultReferenceIdentity: identityId
     siteConfig: {
@@ -295,6 +299,14 @@ var webhookAppSettings = {
 }
 var pushAppSettings = pushProvider == 'notification-hubs' ? notificationHubsAppSettings : webhookAppSettings
 
+// Signed clientStates. Without the setting the app creates unsigned ones, and signed ones still
+// verify against the stored subscription, so a provision without keys breaks nothing.
+var clientStateAppSettings = clientStateKeysStored
+  ? {
+      CLIENT_STATE_KEYS: '@Microsoft.KeyVault(SecretUri=${keyVaultUri}secrets/${clientStateKeysSecretName})'
+    }
+  : {}
+
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
@@ -303,7 +315,8 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     graphSecretAppSettings,
     graphCertificateAppSettings,
     graphCertificatePasswordAppSettings,
-    pushAppSettings
+    pushAppSettings,
+    clientStateAppSettings
   )
 }
 

@@ -1,6 +1,7 @@
 // Key Vault for the app's secrets: the Graph app registration's credential (client secret, or a
-// certificate; stored by the operator) and the push provider's secret (the Notification Hubs
-// connection string or the webhook key; written by the deployment). RBAC authorization only
+// certificate; stored by the operator), the push provider's secret (the Notification Hubs
+// connection string or the webhook key; written by the deployment) and the keys of signed
+// clientStates (CLIENT_STATE_KEYS, when given; written by the deployment). RBAC authorization only
 // (no access policies); the app reads secrets through Key Vault references resolved with its
 // user-assigned identity (Key Vault Secrets User).
 param name string

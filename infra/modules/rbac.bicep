@@ -115,8 +115,8 @@ resource appServiceBusQueueDataOwner 'Microsoft.Authorization/roleAssignments@20
 }
 
 // Key Vault Secrets User (4633458b-17de-408a-b874-0445c86b69e6): resolves the Key Vault
-// references (GRAPH_CLIENT_SECRET, NOTIFICATION_HUB_CONNECTION_STRING or PUSH_WEBHOOK_SECRET;
-// read only, cannot list or write).
+// references (GRAPH_CLIENT_SECRET, NOTIFICATION_HUB_CONNECTION_STRING or PUSH_WEBHOOK_SECRET,
+// CLIENT_STATE_KEYS; read only, cannot list or write).
 resource appKeyVaultSecretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(keyVault.id, appIdentity.id, roles.keyVaultSecretsUser)
   scope: keyVault

@@ -7,6 +7,7 @@ import { StatusReporter, intervalOfSchedule } from '../admin/status.js';
 import type { ConnectivityDeps } from '../admin/connectivity.js';
 import { TenantBudgets } from '../domain/renewal/token-bucket.js';
 import { SubscriptionLifecycle } from '../domain/subscription-lifecycle.js';
+import { signClientState, type ClientStateKeyring } from '../domain/client-state.js';
 import type { AdminApiDeps } from '../admin/http.js';
 import type { ControlPlaneDeps } from '../admin/mailboxes.js';
 import { selfServiceEnrolment } from '../admin/self-service.js';
@@ -158,8 +159,7 @@ export async function buildServices(settings: Settings, env: Env = process.env):
   };
   const lifecycle = new SubscriptionLifecycle({
     now: () => Date.now(),
-    // 32 random bytes, base64url: 43 characters, well under Graph's 128.
-    newClientState: () => randomBytes(32).toString('base64url'),
+    newClientState: newClientStateFor(settings.clientStateKeys),
     graph: new GraphLifecyclePort(graphClients),
     mailboxes: stores.mailboxes,
     subscriptions: stores.subscriptions,
@@ -272,7 +272,12 @@ export async function buildServices(settings: Settings, env: Env = process.env):
     subscriptions: stores.subscriptions,
     subscriptionLookup,
     queue,
-    ingest: { subscriptions: subscriptionLookup, queue, now: () => new Date() },
+    ingest: {
+      subscriptions: subscriptionLookup,
+      queue,
+      now: () => new Date(),
+      clientStateKeys: settings.clientStateKeys,
+    },
     work: stores.work,
     control: stores.control,
     directory,
@@ -357,4 +362,15 @@ export function validateSettingsAtStartup(env: Env = process.env): void {
     if (error instanceof ConfigError) console.error(error.message);
     throw error;
   }
+}
+
+/**
+ * Signed (`v1.…`, 70–86 characters) when CLIENT_STATE_KEYS is set, so the webhook can reject a
+ * forged one without a storage read; otherwise 32 random bytes in base64url (43 characters).
+ */
+function newClientStateFor(
+  keys: ClientStateKeyring | undefined,
+): (subject: { tenantId: string; userId: string }) => string {
+  if (!keys) return () => randomBytes(32).toString('base64url');
+  return (subject) => signClientState(keys, subject, randomBytes);
 }

@@ -8,6 +8,8 @@ import {
   type NotificationSettings,
 } from '../delivery/settings.js';
 import { ADMIN_SETTING_SPECS, readAdminSettings, type AdminSettings } from '../admin/settings.js';
+import { CLIENT_STATE_SETTING_SPECS, readClientStateKeys } from './client-state-settings.js';
+import type { ClientStateKeyring } from '../domain/client-state.js';
 
 /**
  * Every setting the app reads, typed and validated once at start-up. Names match the app
@@ -27,6 +29,8 @@ export interface Settings {
   subscriptionCacheSeconds: number;
   /** How long the webhook remembers that a subscription id is unknown (caps table reads under attack). */
   unknownSubscriptionCacheSeconds: number;
+  /** Keys of signed clientStates (the first signs); undefined: unsigned random clientStates. */
+  clientStateKeys: ClientStateKeyring | undefined;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   graph: GraphSettings;
   deviceApi: DeviceApiSettings;
@@ -109,6 +113,7 @@ export const SETTINGS: readonly SettingSpec[] = [
     default: '10',
     description: 'Webhook cache lifetime of an unknown subscription id (0–3600).',
   },
+  ...CLIENT_STATE_SETTING_SPECS,
   {
     name: 'LOG_LEVEL',
     secret: false,
@@ -239,6 +244,7 @@ export function loadSettings(env: Env): Settings {
 
   const subscriptionCacheSeconds = intIn('SUBSCRIPTION_CACHE_SECONDS', 0, 3600);
   const unknownSubscriptionCacheSeconds = intIn('UNKNOWN_SUBSCRIPTION_CACHE_SECONDS', 0, 3600);
+  const clientStateKeys = readClientStateKeys(get, problems);
 
   const logLevel = withDefault('LOG_LEVEL');
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
@@ -280,6 +286,7 @@ export function loadSettings(env: Env): Settings {
     notificationQueueName,
     subscriptionCacheSeconds,
     unknownSubscriptionCacheSeconds,
+    clientStateKeys,
     logLevel: logLevel as Settings['logLevel'],
     graph,
     deviceApi,

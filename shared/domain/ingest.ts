@@ -1,9 +1,16 @@
+import {
+  hasSignedClientStateShape,
+  isSignedClientState,
+  verifyClientState,
+  type ClientStateKeyring,
+} from './client-state.js';
 import type { QueuedNotification } from './model.js';
 import {
   checkAgainstSubscription,
   parseNotificationPayload,
   toQueuedNotification,
   type DropReason,
+  type ParsedNotification,
 } from './notifications.js';
 import type { NotificationQueue, SubscriptionLookup } from './ports.js';
 
@@ -19,6 +26,11 @@ export interface IngestDeps {
   subscriptions: SubscriptionLookup;
   queue: NotificationQueue;
   now: () => Date;
+  /**
+   * The keys of signed (`v1.`) clientStates (CLIENT_STATE_KEYS). Without them every item takes
+   * the subscription lookup, as before signed clientStates existed.
+   */
+  clientStateKeys?: ClientStateKeyring | undefined;
 }
 
 /**
@@ -41,9 +53,15 @@ export async function ingestNotifications(
   };
   for (let i = 0; i < payload.malformed.length; i++) drop('malformed');
 
+  const keyring = deps.clientStateKeys;
   const candidates = payload.items.filter((item) => {
     if (kind === 'lifecycle' && item.kind !== 'lifecycle') {
       drop('change_on_lifecycle_url');
+      return false;
+    }
+    // Before any lookup: a forged signed clientState must not cost a storage read.
+    if (keyring && !signatureHolds(keyring, item)) {
+      drop('client_state_mismatch');
       return false;
     }
     return true;
@@ -71,4 +89,20 @@ export async function ingestNotifications(
 
   if (messages.length > 0) await deps.queue.enqueue(messages);
   return { received: payload.items.length + payload.malformed.length, accepted: messages.length, dropped };
+}
+
+/**
+ * A signed clientState is checked by its MAC against the notification's tenant and mailbox
+ * user; an unsigned one passes here and is compared with the stored secret after the lookup
+ * (subscriptions created before signing keep working). Lifecycle events do not name their user,
+ * so only the shape and key id of theirs can be checked here; the stored secret decides.
+ */
+function signatureHolds(keyring: ClientStateKeyring, item: ParsedNotification): boolean {
+  if (!isSignedClientState(item.clientState)) return true;
+  if (item.kind === 'lifecycle') return hasSignedClientStateShape(keyring, item.clientState);
+  if (item.tenantId === undefined) return false;
+  return verifyClientState(keyring, item.clientState, {
+    tenantId: item.tenantId,
+    userId: item.resourceUserId,
+  });
 }

@@ -52,8 +52,11 @@ export interface SubscriptionGraphPort {
 
 export interface SubscriptionLifecycleDeps {
   now: () => number;
-  /** A fresh random clientState (Graph echoes it; ≤ 128 characters). */
-  newClientState: () => string;
+  /**
+   * A fresh clientState for a subscription of this tenant's user (Graph echoes it; ≤ 128
+   * characters): random, or signed so the webhook can check it without a lookup.
+   */
+  newClientState: (subject: { tenantId: string; userId: string }) => string;
   graph: SubscriptionGraphPort;
   mailboxes: MailboxStore;
   subscriptions: SubscriptionStore;
@@ -84,7 +87,7 @@ export class SubscriptionLifecycle {
   async createForMailbox(mailbox: MailboxRecord): Promise<SubscriptionRecord> {
     if (!mailbox.userId) throw new Error(`mailbox ${mailbox.email} has no Graph user id yet`);
     const now = this.deps.now();
-    const clientState = this.deps.newClientState();
+    const clientState = this.deps.newClientState({ tenantId: mailbox.tenantId, userId: mailbox.userId });
     // Jitter by mailbox so a bulk enrolment does not expire (and renew) all at once.
     const expiresAt = newExpiry(now, hashJitter(mailbox.email), DEFAULT_RENEWAL_OPTIONS);
     let created: { subscriptionId: string; expirationDateTime: string };

@@ -149,6 +149,42 @@ describe('loadSettings', () => {
   });
 });
 
+describe('CLIENT_STATE_KEYS', () => {
+  const k1 = Buffer.alloc(32, 0x5a).toString('base64');
+  const k2 = Buffer.alloc(32, 0xa5).toString('base64');
+
+  it('is optional: unset means unsigned clientStates, as before', () => {
+    expect(loadSettings(local).clientStateKeys).toBeUndefined();
+  });
+
+  it('reads the keys, the first one signing', () => {
+    const keys = loadSettings({ ...local, CLIENT_STATE_KEYS: `k2:${k2},k1:${k1}` }).clientStateKeys;
+    expect(keys?.signingKeyId).toBe('k2');
+    expect([...(keys?.keys.keys() ?? [])]).toEqual(['k2', 'k1']);
+  });
+
+  it.each([
+    ['a short key', `k1:${Buffer.alloc(16, 0x5a).toString('base64')}`],
+    ['a key without an id', k1],
+    ['a duplicate key id', `k1:${k1},k1:${k2}`],
+    ['a garbled key', `k1:${k1.slice(0, 20)}!!!${k1.slice(23)}`],
+  ])('refuses %s with a ConfigError naming the setting, never the value', (_name, value) => {
+    const problems = problemsOf({ ...local, CLIENT_STATE_KEYS: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^CLIENT_STATE_KEYS: /);
+    const text = problems.join('\n');
+    expect(text).not.toContain(value);
+    expect(text).not.toContain(k1.slice(0, 12));
+    expect(text).not.toContain(k2.slice(0, 12));
+  });
+
+  it('is a secret: the effective configuration hides it', () => {
+    expect(describeSettings({ ...local, CLIENT_STATE_KEYS: `k1:${k1}` }).CLIENT_STATE_KEYS).toBe(
+      '(set, hidden)',
+    );
+  });
+});
+
 describe('describeSettings', () => {
   it('hides secret values and marks defaults', () => {
     const described = describeSettings(local);

@@ -2,6 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { ingestNotifications } from '../../../shared/domain/ingest.js';
 import { PayloadError } from '../../../shared/domain/notifications.js';
 import {
+  isKeyring,
+  parseClientStateKeys,
+  signClientState,
+  type ClientStateKeyring,
+} from '../../../shared/domain/client-state.js';
+import {
   InMemoryNotificationQueue,
   InMemorySubscriptionLookup,
   graphChangeNotification,
@@ -128,5 +134,133 @@ describe('ingestNotifications', () => {
       ingestNotifications({ value: [graphChangeNotification(subA, 'm1')] }, 'change', deps),
     ).rejects.toThrow('table down');
     expect(queue.sent).toHaveLength(0);
+  });
+});
+
+describe('ingestNotifications with signed clientStates', () => {
+  const parsed = parseClientStateKeys(
+    `k2:${Buffer.alloc(32, 2).toString('base64')},k1:${Buffer.alloc(32, 1).toString('base64')}`,
+  );
+  if (!isKeyring(parsed)) throw new Error('test keys');
+  const keys: ClientStateKeyring = parsed;
+  const nonce = (fill: number) => () => new Uint8Array(16).fill(fill);
+  const signed = subscriptionRecord({
+    subscriptionId: '22222222-3333-4444-5555-666666666666',
+    clientState: signClientState(keys, subscriptionRecord(), nonce(7)),
+  });
+  /** Random subscription ids, as a flood would send; a valid-looking v1 clientState under our key id. */
+  const forged = Array.from({ length: 50 }, (_, i) =>
+    graphChangeNotification(signed, `m${i}`, {
+      subscriptionId: `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`,
+      clientState: signClientState(keys, { tenantId: signed.tenantId, userId: 'someone-else' }, nonce(i)),
+    }),
+  );
+
+  function setupSigned() {
+    const subscriptions = new InMemorySubscriptionLookup().add(signed).add(subA);
+    const queue = new InMemoryNotificationQueue();
+    const deps = {
+      subscriptions,
+      queue,
+      now: () => new Date('2026-11-23T10:00:00Z'),
+      clientStateKeys: keys,
+    };
+    return { subscriptions, queue, deps };
+  }
+
+  it('enqueues a genuine signed notification after its lookup (which gives the mailbox)', async () => {
+    const { subscriptions, queue, deps } = setupSigned();
+    const result = await ingestNotifications(
+      { value: [graphChangeNotification(signed, 'm1')] },
+      'change',
+      deps,
+    );
+    expect(result).toEqual({ received: 1, accepted: 1, dropped: {} });
+    expect(subscriptions.reads).toBe(1);
+    expect(queue.messages[0]?.body.mailboxEmail).toBe(signed.mailboxEmail);
+  });
+
+  it('drops forged signed notifications without a single lookup', async () => {
+    const { subscriptions, queue, deps } = setupSigned();
+    const result = await ingestNotifications({ value: forged }, 'change', deps);
+    expect(result).toEqual({ received: 50, accepted: 0, dropped: { client_state_mismatch: 50 } });
+    expect(subscriptions.reads).toBe(0);
+    expect(queue.sent).toHaveLength(0);
+  });
+
+  it.each([
+    ['another tenant', { tenantId: '11111111-2222-3333-4444-555555555555' }],
+    ['another user in the resource', { resource: 'Users/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee/Messages/m1' }],
+    ['no tenant', { tenantId: undefined }],
+    ['a truncated MAC', { clientState: signed.clientState.slice(0, -1) }],
+    [
+      'an unknown key id',
+      { clientState: signed.clientState.replace('v1.k1.', 'v1.k9.').replace('v1.k2.', 'v1.k9.') },
+    ],
+  ])('drops a genuine clientState replayed with %s before any lookup', async (_name, overrides) => {
+    const { subscriptions, deps } = setupSigned();
+    const result = await ingestNotifications(
+      { value: [graphChangeNotification(signed, 'm1', overrides)] },
+      'change',
+      deps,
+    );
+    expect(result.dropped).toEqual({ client_state_mismatch: 1 });
+    expect(subscriptions.reads).toBe(0);
+  });
+
+  it('still compares a valid MAC with the stored clientState (another subscription of the same user)', async () => {
+    const { subscriptions, deps } = setupSigned();
+    const other = signClientState(keys, signed, nonce(9));
+    const result = await ingestNotifications(
+      { value: [graphChangeNotification(signed, 'm1', { clientState: other })] },
+      'change',
+      deps,
+    );
+    expect(result.dropped).toEqual({ client_state_mismatch: 1 });
+    expect(subscriptions.reads).toBe(1);
+  });
+
+  it('keeps the lookup path for unsigned clientStates (subscriptions from before signing)', async () => {
+    const { subscriptions, queue, deps } = setupSigned();
+    const result = await ingestNotifications(
+      {
+        value: [
+          graphChangeNotification(subA, 'm1'),
+          graphChangeNotification(subA, 'm2', { clientState: 'guess' }),
+        ],
+      },
+      'change',
+      deps,
+    );
+    expect(result).toEqual({ received: 2, accepted: 1, dropped: { client_state_mismatch: 1 } });
+    expect(subscriptions.reads).toBe(2);
+    expect(queue.messages).toHaveLength(1);
+  });
+
+  it('checks the shape and key id of a lifecycle event (which names no user), then its stored secret', async () => {
+    const { subscriptions, queue, deps } = setupSigned();
+    const result = await ingestNotifications(
+      {
+        value: [
+          graphLifecycleNotification(signed, 'missed'),
+          graphLifecycleNotification(signed, 'missed', { clientState: 'v1.k9.garbage' }),
+        ],
+      },
+      'lifecycle',
+      deps,
+    );
+    expect(result).toEqual({ received: 2, accepted: 1, dropped: { client_state_mismatch: 1 } });
+    expect(subscriptions.reads).toBe(1);
+    expect(queue.messages.map((m) => m.body.type)).toEqual(['lifecycle']);
+  });
+
+  it('without keys, takes today’s lookup path for signed clientStates too', async () => {
+    const { subscriptions, deps } = setupSigned();
+    const result = await ingestNotifications({ value: forged }, 'change', {
+      ...deps,
+      clientStateKeys: undefined,
+    });
+    expect(result.dropped).toEqual({ unknown_subscription: 50 });
+    expect(subscriptions.reads).toBe(50);
   });
 });

@@ -88,9 +88,13 @@ function setup() {
   const queue = new InMemoryNotificationQueue();
   const forgotten: string[] = [];
   let secret = 0;
+  const signedFor: { tenantId: string; userId: string }[] = [];
   const lifecycle = new SubscriptionLifecycle({
     now: () => NOW,
-    newClientState: () => `secret-${++secret}`,
+    newClientState: (subject) => {
+      signedFor.push(subject);
+      return `secret-${++secret}`;
+    },
     graph,
     mailboxes,
     subscriptions,
@@ -108,7 +112,7 @@ function setup() {
     createdAt: new Date(NOW).toISOString(),
     updatedAt: new Date(NOW).toISOString(),
   };
-  return { graph, mailboxes, subscriptions, schedule, queue, forgotten, lifecycle, mailbox };
+  return { graph, mailboxes, subscriptions, schedule, queue, forgotten, lifecycle, mailbox, signedFor };
 }
 
 describe('SubscriptionLifecycle.createForMailbox', () => {
@@ -129,6 +133,13 @@ describe('SubscriptionLifecycle.createForMailbox', () => {
     expect(expiresAt).toBeGreaterThan(NOW + 0.89 * 10_080 * 60_000);
     const due = await schedule.listBucket(renewalBucketOf(expiresAt - 24 * HOUR));
     expect(due.map((e) => e.subscriptionId)).toEqual([record.subscriptionId]);
+  });
+
+  it("asks for a clientState bound to the mailbox's tenant and user (what a signed one covers)", async () => {
+    const { mailboxes, lifecycle, mailbox, signedFor } = setup();
+    await mailboxes.insertMailbox(mailbox);
+    await lifecycle.createForMailbox((await mailboxes.getMailbox(mailbox.email))!);
+    expect(signedFor).toEqual([{ tenantId: 'tenant-1', userId: 'user-adele' }]);
   });
 
   it('records an actionable reason on the mailbox when Graph answers 403, and creates nothing', async () => {

@@ -7,6 +7,7 @@ import {
   graphChangeNotification,
   subscriptionRecord,
 } from '../../support/fakes.js';
+import { isKeyring, parseClientStateKeys, signClientState } from '../../../shared/domain/client-state.js';
 
 const sub = subscriptionRecord();
 
@@ -87,5 +88,66 @@ describe('handleGraphWebhook', () => {
     const res = await post({ body: JSON.stringify({ value: [{ a: 1 }, 'b'] }) });
     expect(res.status).toBe(400);
     expect(res.jsonBody).toMatchObject({ error: { code: 'invalid_notifications' } });
+  });
+});
+
+describe('handleGraphWebhook with CLIENT_STATE_KEYS', () => {
+  const parsed = parseClientStateKeys(`k1:${Buffer.alloc(32, 1).toString('base64')}`);
+  if (!isKeyring(parsed)) throw new Error('test key');
+  const keys = parsed;
+  const signed = subscriptionRecord({
+    clientState: signClientState(keys, subscriptionRecord(), () => new Uint8Array(16).fill(3)),
+  });
+
+  function setupSigned() {
+    const subscriptions = new InMemorySubscriptionLookup().add(signed);
+    const queue = new InMemoryNotificationQueue();
+    const logs: string[] = [];
+    const context = new InvocationContext({
+      functionName: 'notifications-post',
+      logHandler: (_level, ...args) => logs.push(args.map(String).join(' ')),
+    });
+    const deps = { subscriptions, queue, now: () => new Date('2026-11-23T10:00:00Z'), clientStateKeys: keys };
+    const post = (value: unknown[]) =>
+      handleGraphWebhook(
+        new HttpRequest({
+          method: 'POST',
+          url: 'https://mailpush.example/api/notifications',
+          headers: { 'content-type': 'application/json' },
+          body: { string: JSON.stringify({ value }) },
+        }),
+        context,
+        'change',
+        deps,
+      );
+    return { subscriptions, queue, logs, post };
+  }
+
+  it('answers 202 to a forged signed notification with a random subscription id, at no lookup', async () => {
+    const { subscriptions, queue, logs, post } = setupSigned();
+    const forgedState = signClientState(
+      keys,
+      { tenantId: signed.tenantId, userId: '99999999-9999-9999-9999-999999999999' },
+      () => new Uint8Array(16).fill(4),
+    );
+    const res = await post([
+      graphChangeNotification(signed, 'm1', {
+        subscriptionId: 'a4b7c0d3-0000-4000-8000-123456789abc',
+        clientState: forgedState,
+      }),
+    ]);
+    expect(res.status).toBe(202);
+    expect(subscriptions.reads).toBe(0);
+    expect(queue.sent).toHaveLength(0);
+    expect(logs.join('\n')).toContain('client_state_mismatch');
+    expect(logs.join('\n')).not.toContain(forgedState);
+  });
+
+  it('enqueues a genuine signed notification', async () => {
+    const { subscriptions, queue, post } = setupSigned();
+    const res = await post([graphChangeNotification(signed, 'm1')]);
+    expect(res.status).toBe(202);
+    expect(subscriptions.reads).toBe(1);
+    expect(queue.messages.map((m) => m.body.mailboxEmail)).toEqual([signed.mailboxEmail]);
   });
 });

@@ -117,6 +117,7 @@ describe('app settings against the settings catalogue (shared/config)', () => {
     NOTIFICATION_HUB_CONNECTION_STRING: `Endpoint=sb://ntfns-abc123.servicebus.windows.net/;SharedAccessKeyName=mail-push-backend;SharedAccessKey=${'k'.repeat(44)}`,
     PUSH_WEBHOOK_URL: 'https://push-gateway.contoso.example/mailpush',
     PUSH_WEBHOOK_SECRET: 's'.repeat(MIN_WEBHOOK_SECRET_LENGTH),
+    CLIENT_STATE_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64')}`,
   };
   /** Set by the platform on every Azure instance (it is what makes the app refuse `local`). */
   const PLATFORM = {
@@ -128,6 +129,7 @@ describe('app settings against the settings catalogue (shared/config)', () => {
     graphClientCertificateStored: false,
     graphClientCertificatePasswordStored: false,
     graphCloud: 'global',
+    clientStateKeysStored: true,
   };
   const noCredential = {
     graphClientSecretStored: false,
@@ -148,6 +150,7 @@ describe('app settings against the settings catalogue (shared/config)', () => {
     ...scenarios.map((s) => ({ ...s, ...noCredential })),
     ...scenarios.map((s) => ({ ...s, ...withCertificate })),
     ...NATIONAL_CLOUD_NAMES.map((graphCloud) => ({ ...base, pushProvider: 'notification-hubs', graphCloud })),
+    ...scenarios.map((s) => ({ ...s, clientStateKeysStored: false })),
   ];
 
   /** The value the app sees: a scenario parameter, a literal, a table lookup, or AZURE_VALUES. */

@@ -42,6 +42,7 @@ describe('the compiled template (main.json)', () => {
       [
         'alerts',
         'api',
+        'client-state-keys',
         'graph-credential',
         'identity',
         'keyvault',

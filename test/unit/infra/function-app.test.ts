@@ -1,6 +1,6 @@
 // infra/modules/function-app.bicep: the Flex Consumption plan and the Function App.
 import { describe, expect, it } from 'vitest';
-import { appSettingsFor, type Scenario } from '../../support/bicep/app-settings.js';
+import { KEY_VAULT_REFERENCE, appSettingsFor, type Scenario } from '../../support/bicep/app-settings.js';
 import { loadBicep, mainBicepPath, modulePath, modules, resources } from '../../support/bicep/files.js';
 
 /** App settings the app or its host reads; the names are a contract with shared/config. */
@@ -57,6 +57,7 @@ describe('Function App (Flex Consumption)', () => {
     graphClientSecretStored: true,
     graphClientCertificateStored: true,
     graphClientCertificatePasswordStored: true,
+    clientStateKeysStored: true,
   };
 
   it('sets every app setting the app and its host read', () => {
@@ -98,12 +99,34 @@ describe('Function App (Flex Consumption)', () => {
     ).toBe('publicBaseUrl');
   });
 
+  it('references CLIENT_STATE_KEYS in Key Vault only when the deployment stored keys', () => {
+    const base = { ...everything, pushProvider: 'webhook' };
+    expect(appSettingsFor(app, { ...base, clientStateKeysStored: true }).get('CLIENT_STATE_KEYS')).toMatch(
+      KEY_VAULT_REFERENCE,
+    );
+    expect(appSettingsFor(app, { ...base, clientStateKeysStored: false }).has('CLIENT_STATE_KEYS')).toBe(
+      false,
+    );
+    const main = loadBicep(mainBicepPath);
+    expect(main.lexed.code).toMatch(
+      /@secure\(\)\n@description\([^\n]*\)\nparam clientStateKeys string = ''$/m,
+    );
+    expect(main.lexed.code).toMatch(/^var clientStateKeysStored = !empty\(clientStateKeys\)$/m);
+    const keysModule = modules(main).find((m) => m.resolved === modulePath('client-state-keys'));
+    expect(keysModule?.paramValues.get('keys')).toBe('clientStateKeys');
+    expect(keysModule?.paramValues.get('secretName')).toBe('clientStateKeysSecretName');
+    const api = modules(main).find((m) => m.symbol === 'api');
+    expect(api?.paramValues.get('clientStateKeysSecretName')).toBe('clientStateKeysSecretName');
+    expect(api?.paramValues.get('clientStateKeysStored')).toBe('clientStateKeysStored');
+  });
+
   it('references each Graph credential in Key Vault only when the vault holds it', () => {
     const none = {
       pushProvider: 'webhook',
       graphClientSecretStored: false,
       graphClientCertificateStored: false,
       graphClientCertificatePasswordStored: false,
+      clientStateKeysStored: false,
     };
     const settings = (scenario: Scenario): string[] => [
       ...appSettingsFor(app, { ...none, ...scenario }).keys(),

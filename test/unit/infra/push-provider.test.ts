@@ -40,6 +40,7 @@ describe('push provider (PUSH_PROVIDER)', () => {
     graphClientSecretStored: true,
     graphClientCertificateStored: false,
     graphClientCertificatePasswordStored: false,
+    clientStateKeysStored: false,
   };
   const scenarios: Scenario[] = [
     { ...secret, pushProvider: 'notification-hubs' },
