@@ -140,13 +140,13 @@ export function readAdminSettings(
   const consoleSignIn = (get('CONSOLE_SIGN_IN') ?? 'auto').trim().toLowerCase();
   if (!['auto', 'entra', 'local'].includes(consoleSignIn)) {
     problems.push(
-      `CONSOLE_SIGN_IN: expected auto, entra or local, got ${echoValue(consoleSignIn.slice(0, 20))}`,
+      `CONSOLE_SIGN_IN: expected auto, entra or local, got ${echoValue(consoleSignIn, 20)}`,
     );
   }
   const consoleClientId = get('CONSOLE_CLIENT_ID')?.trim() || undefined;
   if (consoleClientId !== undefined && !GUID.test(consoleClientId)) {
     problems.push(
-      `CONSOLE_CLIENT_ID: expected the SPA app registration's application (client) id GUID, got ${echoValue(consoleClientId.slice(0, 40))}`,
+      `CONSOLE_CLIENT_ID: expected the SPA app registration's application (client) id GUID, got ${echoValue(consoleClientId, 40)}`,
     );
   }
   const consoleScope = get('CONSOLE_API_SCOPE')?.trim() || undefined;
