@@ -139,9 +139,7 @@ export function readAdminSettings(
   }
   const consoleSignIn = (get('CONSOLE_SIGN_IN') ?? 'auto').trim().toLowerCase();
   if (!['auto', 'entra', 'local'].includes(consoleSignIn)) {
-    problems.push(
-      `CONSOLE_SIGN_IN: expected auto, entra or local, got ${echoValue(consoleSignIn, 20)}`,
-    );
+    problems.push(`CONSOLE_SIGN_IN: expected auto, entra or local, got ${echoValue(consoleSignIn, 20)}`);
   }
   const consoleClientId = get('CONSOLE_CLIENT_ID')?.trim() || undefined;
   if (consoleClientId !== undefined && !GUID.test(consoleClientId)) {
