@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { inject } from 'vitest';
 import { startLocalHost, type LocalHost, type LocalHostOptions } from '../../dev/local/host.js';
+import { DEMO_TENANT } from '../../dev/sim/graph/demo.js';
 import { recordLogLine } from './secret-scan.js';
 
 export interface TestHostOptions extends Pick<LocalHostOptions, 'startQueueTriggers' | 'seedDemo'> {
@@ -41,5 +42,34 @@ export function startTestHost(options: TestHostOptions = {}): Promise<LocalHost>
         : {}),
       ...options.env,
     },
+  });
+}
+
+/**
+ * Puts a simulated user into service the short way: the user in the simulated tenant, an `active`
+ * mailbox (privacy `full`) with its real Graph subscription (the simulator performs the handshake
+ * against the host's webhook), and one FCM phone `phone` in the devices table.
+ */
+export async function enrolWithPhone(host: LocalHost, user: { id: string; mail: string }): Promise<void> {
+  const now = new Date().toISOString();
+  host.graphSimulator!.addUser(DEMO_TENANT.tenantId, { id: user.id, mail: user.mail });
+  const mailbox = await host.services.mailboxes.insertMailbox({
+    email: user.mail,
+    userId: user.id,
+    tenantId: DEMO_TENANT.tenantId,
+    transport: 'graph',
+    privacyMode: 'full',
+    createdAt: now,
+    updatedAt: now,
+  });
+  await host.services.lifecycle.createForMailbox(mailbox);
+  await host.services.devices.upsertDevice({
+    mailboxEmail: user.mail,
+    deviceId: 'phone',
+    platform: 'fcm',
+    token: `fcm-${'x'.repeat(140)}-${user.id}`.replace(/[^A-Za-z0-9_:-]/g, '_'),
+    userObjectId: user.id,
+    createdAt: now,
+    updatedAt: now,
   });
 }

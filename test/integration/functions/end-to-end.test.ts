@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LocalHost } from '../../../dev/local/host.js';
-import { startTestHost } from '../../support/test-host.js';
+import { enrolWithPhone, startTestHost } from '../../support/test-host.js';
 import type { LocalSinkPushProvider } from '../../../shared/push/index.js';
 import { DEMO_TENANT } from '../../../dev/sim/graph/demo.js';
 import type { GraphSimulator } from '../../../dev/sim/graph/index.js';
@@ -33,30 +33,10 @@ beforeAll(async () => {
   });
   sim = host.graphSimulator!;
   sink = host.services.push as LocalSinkPushProvider;
-  const now = new Date().toISOString();
   for (let i = 0; i < users.length; i += 10) {
     await Promise.all(
       users.slice(i, i + 10).map(async (user) => {
-        sim.addUser(DEMO_TENANT.tenantId, { id: user.id, mail: user.mail });
-        const mailbox = await host.services.mailboxes.insertMailbox({
-          email: user.mail,
-          userId: user.id,
-          tenantId: DEMO_TENANT.tenantId,
-          transport: 'graph',
-          privacyMode: 'full',
-          createdAt: now,
-          updatedAt: now,
-        });
-        await host.services.lifecycle.createForMailbox(mailbox);
-        await host.services.devices.upsertDevice({
-          mailboxEmail: user.mail,
-          deviceId: 'phone',
-          platform: 'fcm',
-          token: `fcm-${'x'.repeat(140)}-${user.id}`.replace(/[^A-Za-z0-9_:-]/g, '_'),
-          userObjectId: user.id,
-          createdAt: now,
-          updatedAt: now,
-        });
+        await enrolWithPhone(host, user);
       }),
     );
   }

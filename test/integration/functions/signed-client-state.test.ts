@@ -5,7 +5,7 @@ import { DEMO_TENANT } from '../../../dev/sim/graph/demo.js';
 import type { GraphSimulator } from '../../../dev/sim/graph/index.js';
 import { verifyClientState } from '../../../shared/domain/client-state.js';
 import type { LocalSinkPushProvider } from '../../../shared/push/index.js';
-import { startTestHost } from '../../support/test-host.js';
+import { enrolWithPhone, startTestHost } from '../../support/test-host.js';
 
 /**
  * CLIENT_STATE_KEYS through the local runner: a subscription created by the control plane gets
@@ -26,27 +26,7 @@ beforeAll(async () => {
   });
   sim = host.graphSimulator!;
   sink = host.services.push as LocalSinkPushProvider;
-  const now = new Date().toISOString();
-  sim.addUser(DEMO_TENANT.tenantId, { id: user.id, mail: user.mail });
-  const mailbox = await host.services.mailboxes.insertMailbox({
-    email: user.mail,
-    userId: user.id,
-    tenantId: DEMO_TENANT.tenantId,
-    transport: 'graph',
-    privacyMode: 'full',
-    createdAt: now,
-    updatedAt: now,
-  });
-  await host.services.lifecycle.createForMailbox(mailbox);
-  await host.services.devices.upsertDevice({
-    mailboxEmail: user.mail,
-    deviceId: 'phone',
-    platform: 'fcm',
-    token: `fcm-${'x'.repeat(140)}-${user.id}`.replace(/[^A-Za-z0-9_:-]/g, '_'),
-    userObjectId: user.id,
-    createdAt: now,
-    updatedAt: now,
-  });
+  await enrolWithPhone(host, user);
 }, 60_000);
 
 afterAll(async () => {

@@ -5,7 +5,7 @@ import { DEMO_TENANT } from '../../../dev/sim/graph/demo.js';
 import type { GraphSimulator } from '../../../dev/sim/graph/index.js';
 import { runMaintenance } from '../../../shared/app/maintenance.js';
 import type { LocalSinkPushProvider } from '../../../shared/push/index.js';
-import { startTestHost } from '../../support/test-host.js';
+import { enrolWithPhone, startTestHost } from '../../support/test-host.js';
 import {
   installMetrics,
   installTracing,
@@ -38,28 +38,8 @@ beforeAll(async () => {
   host = await startTestHost({ localPushSink: true, env: { PUSH_DEVICE_CACHE_SECONDS: '0' } });
   sim = host.graphSimulator!;
   sink = host.services.push as LocalSinkPushProvider;
-  const now = new Date().toISOString();
   for (const user of users) {
-    sim.addUser(DEMO_TENANT.tenantId, { id: user.id, mail: user.mail });
-    const mailbox = await host.services.mailboxes.insertMailbox({
-      email: user.mail,
-      userId: user.id,
-      tenantId: DEMO_TENANT.tenantId,
-      transport: 'graph',
-      privacyMode: 'full',
-      createdAt: now,
-      updatedAt: now,
-    });
-    await host.services.lifecycle.createForMailbox(mailbox);
-    await host.services.devices.upsertDevice({
-      mailboxEmail: user.mail,
-      deviceId: 'phone',
-      platform: 'fcm',
-      token: `fcm-${'x'.repeat(140)}-${user.id}`.replace(/[^A-Za-z0-9_:-]/g, '_'),
-      userObjectId: user.id,
-      createdAt: now,
-      updatedAt: now,
-    });
+    await enrolWithPhone(host, user);
   }
 }, 120_000);
 
