@@ -2,49 +2,18 @@
  * `status` (GET /api/manage/status) and `test <email>` (POST /api/manage/connectivity-test, one
  * step per call so each line appears as soon as its step is done).
  */
-import type { MigrationProgress } from '../../shared/admin/migration.js';
+import type { StatusDocument } from '../../shared/admin/status.js';
 import { fromNow, printJson, type CommandContext } from './context.js';
 import { CliError } from './errors.js';
 import { colourer } from './io.js';
 import { describeProgress } from './migration.js';
 import { renderPairs } from './table.js';
 
-export interface CredentialCard {
-  type: string;
-  status: string;
-  daysLeft?: number;
-  expiresOn?: string;
-  subject?: string;
-  issuer?: string;
-  notBefore?: string;
-  notAfter?: string;
-  serialNumber?: string;
-  thumbprintSha1?: string;
-  thumbprintSha256?: string;
-}
-
-export interface StatusReport {
-  verdict: 'ok' | 'warning' | 'critical';
-  reasons: string[];
-  version?: string;
-  credential?: CredentialCard;
-  mailboxes?: { byState?: Record<string, number>; total?: number };
-  subscriptions?: { expired?: number; within24h?: number; within72h?: number };
-  maintenance?: {
-    lastRun?: {
-      at: string;
-      durationMs?: number;
-      renewed?: number;
-      created?: number;
-      migrated?: number;
-      failures?: Record<string, number>;
-    };
-    nextRunAt?: string;
-    stale?: boolean;
-  };
-  migration?: MigrationProgress;
-  queue?: { deadLetters?: number | null };
-}
+// The API's own types, so the CLI cannot drift from what the endpoint sends. Fields are optional
+// here: an older instance may not send them all.
+export type CredentialCard = StatusDocument['credential'];
+export type StatusReport = Pick<StatusDocument, 'verdict' | 'reasons'> &
+  Partial<Omit<StatusDocument, 'verdict' | 'reasons'>>;
 
 /** A 404 `not_found` means the route itself is missing: an instance older than the endpoint. */
 async function newerEndpoint<T>(
@@ -79,9 +48,9 @@ export async function status({ client, io, options }: CommandContext): Promise<n
   if (s.credential) {
     const c = s.credential;
     const level =
-      c.status === 'expired' || c.status === 'invalid' || (c.daysLeft ?? 1) < 0
+      c.status === 'critical' || (c.daysLeft ?? 1) < 0
         ? 'red'
-        : c.status === 'expiring' || (c.daysLeft !== undefined && c.daysLeft < 30)
+        : c.status === 'warning' || (c.daysLeft !== undefined && c.daysLeft < 30)
           ? 'yellow'
           : 'green';
     out += `\n${paint('bold', 'credential')}\n${indent(
