@@ -14,6 +14,7 @@ import './devices-delete.js';
 import './manage-mailboxes-list.js';
 import './manage-mailboxes-post.js';
 import './manage-mailboxes-import.js';
+import './manage-import-get.js';
 import './manage-mailbox-get.js';
 import './manage-mailbox-patch.js';
 import './manage-mailbox-delete.js';

@@ -15,6 +15,7 @@ import type { BearerValidator } from '../devices/bearer.js';
 import { AuthError } from '../devices/errors.js';
 import { ValidationError, ensureError } from '../errors.js';
 import { keyProblem } from '../store/keys.js';
+import { isImportJobId } from '../store/import-job-store.js';
 import { SECURITY_HEADERS, errorResponse, json, responseForError } from '../http/responses.js';
 import { ForbiddenError, authorizeAdmin, type AdminPrincipal } from './auth.js';
 import {
@@ -22,6 +23,7 @@ import {
   enrolMailbox,
   getMailboxDetail,
   importMailboxes,
+  importProgress,
   listMailboxes,
   normaliseAddress,
   setMailboxPrivacy,
@@ -170,12 +172,17 @@ export function handleEnrolMailbox(request: HttpRequest, context: InvocationCont
   });
 }
 
-/** `POST /api/manage/mailboxes/import`: CSV (header required) or JSON lines, streamed. */
+/**
+ * `POST /api/manage/mailboxes/import`: CSV (header required) or JSON lines, streamed. Up to
+ * IMPORT_SYNC_MAX_ROWS valid rows are written at once (200, per-row outcomes); a larger upload, or
+ * one sent with `Prefer: respond-async`, becomes an import job: 202 with the invalid rows and a
+ * Location to follow (`GET /api/manage/imports/{id}`) while the queue trigger writes it.
+ */
 export function handleImportMailboxes(request: HttpRequest, context: InvocationContext, deps: Dependencies) {
   return handle(request, context, deps, {
     name: 'mailboxes.import',
     write: true,
-    async run(_principal, { controlPlane }) {
+    async run(principal, { controlPlane }) {
       const declared = Number(request.headers.get('content-length') ?? '0');
       if (declared > MAX_IMPORT_BYTES)
         throw new ValidationError(
@@ -188,7 +195,28 @@ export function handleImportMailboxes(request: HttpRequest, context: InvocationC
         throw new ValidationError('The upload is empty: send CSV with a header row, or JSON lines.');
       const format = importFormatOf(request.headers.get('content-type'), first.value);
       const started = Date.now();
-      const report = await importMailboxes(controlPlane, prepend(first.value, lines), format);
+      const result = await importMailboxes(controlPlane, prepend(first.value, lines), format, {
+        async: /\brespond-async\b/i.test(request.headers.get('prefer') ?? ''),
+        by: principal.name,
+      });
+      const { report } = result;
+      if (result.mode === 'job') {
+        const location = importLocation(result.job.id);
+        return {
+          response: json(
+            202,
+            {
+              ...report,
+              job: { id: result.job.id, status: 'writing', chunks: result.job.chunks, location },
+              queued: result.job.queuedRows,
+              durationMs: Date.now() - started,
+            },
+            { Location: location, 'Retry-After': '5' },
+          ),
+          target: `${report.rows} rows`,
+          outcome: `job ${result.job.id}: queued ${result.job.queuedRows}, invalid ${report.invalid}`,
+        };
+      }
       return {
         response: json(200, { ...report, durationMs: Date.now() - started }),
         target: `${report.rows} rows`,
@@ -196,6 +224,31 @@ export function handleImportMailboxes(request: HttpRequest, context: InvocationC
       };
     },
   });
+}
+
+/** `GET /api/manage/imports/{id}`: an import job's progress and outcome. */
+export function handleGetImport(request: HttpRequest, context: InvocationContext, deps: Dependencies) {
+  return handle(request, context, deps, {
+    name: 'imports.get',
+    write: false,
+    async run(_principal, { controlPlane }) {
+      const id = (request.params['id'] ?? '').toLowerCase();
+      if (!isImportJobId(id))
+        throw new ValidationError('The import id is the 32 hexadecimal characters a 202 answer named.');
+      const progress = await importProgress(controlPlane, id);
+      return {
+        response: json(
+          200,
+          progress,
+          progress.status === 'writing' || progress.status === 'receiving' ? { 'Retry-After': '5' } : {},
+        ),
+      };
+    },
+  });
+}
+
+function importLocation(id: string): string {
+  return `/api/manage/imports/${id}`;
 }
 
 /** `GET /api/manage/mailboxes?state=&transport=&prefix=&migratedSince=&continuationToken=&pageSize=&format=csv` */

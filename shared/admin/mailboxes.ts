@@ -10,11 +10,21 @@ import {
   type ImportFormat,
   type ImportRow,
 } from '../domain/enrolment/import.js';
-import type { EnrolmentSource, MailboxRecord, MailboxTransport, PrivacyMode } from '../domain/model.js';
+import type {
+  EnrolmentSource,
+  ImportChunkMessage,
+  MailboxRecord,
+  MailboxTransport,
+  PrivacyMode,
+} from '../domain/model.js';
 import type {
   ControlStorePort,
   DeviceStore,
   DirectoryUser,
+  ImportChunkQueue,
+  ImportChunkResult,
+  ImportJob,
+  ImportJobStore,
   MailboxDirectoryPort,
   MailboxListing,
   MailboxQuery,
@@ -27,6 +37,7 @@ import type {
 import {
   AlreadyExistsError,
   ConcurrencyError,
+  DependencyError,
   RefusedError,
   NotFoundError,
   ValidationError,
@@ -46,6 +57,8 @@ export interface ControlPlaneDeps {
   workKeyFor: (dueAt: number, email: string) => string;
   /** Drops a subscription id from the webhook's cache. */
   forgetSubscription?: (subscriptionId: string) => void;
+  /** Large uploads become import jobs (queued chunks); without it every import is written inline. */
+  imports?: { jobs: ImportJobStore; queue: ImportChunkQueue; newJobId: () => string };
 }
 
 /** What operators see of a mailbox: never a secret (no clientState, no delta link, no push token). */
@@ -232,20 +245,41 @@ export interface ImportReport {
 
 export const MAX_REPORTED_ROWS = 5_000;
 /** Rows written together: one work-queue transaction per 100, mailbox inserts in parallel. */
-const IMPORT_CHUNK = 500;
+export const IMPORT_CHUNK = 500;
 const IMPORT_CONCURRENCY = 32;
+/**
+ * Above this many valid rows an upload becomes an import job: its rows go to the queue in chunks
+ * and the queue trigger writes them, so no execution runs long whatever the size (an HTTP-
+ * triggered function must answer within 230 s in Azure, whatever functionTimeout says).
+ */
+export const IMPORT_SYNC_MAX_ROWS = 2_000;
+/** Chunks sent to the queue together (each chunk is one message, at most ~150 KB). */
+const CHUNKS_PER_SEND = 8;
+
+export interface ImportOptions {
+  /** Queue the upload as a job even when it is small (`Prefer: respond-async`). */
+  async?: boolean;
+  /** Who uploaded it (for the job record). */
+  by?: string;
+}
+
+/** How an upload ended: written now (`report`), or accepted as a job the queue trigger writes. */
+export type ImportResult =
+  { mode: 'sync'; report: ImportReport } | { mode: 'job'; report: ImportReport; job: ImportJob };
 
 /**
  * Streams an upload into mailboxes (`pending` or `ews`, queued for the timer): no Graph call per
  * row. The first row wins when an address appears twice; an address already enrolled is left as
- * it is (`unchanged`).
+ * it is (`unchanged`). A large upload (more than IMPORT_SYNC_MAX_ROWS valid rows, or `async`)
+ * becomes an import job when the deps carry `imports`: the rows are checked here and queued in
+ * chunks of IMPORT_CHUNK; `processImportChunk` writes them.
  */
 export async function importMailboxes(
   deps: ControlPlaneDeps,
   lines: AsyncIterable<string>,
   format: ImportFormat,
-  onProgress?: (report: ImportReport) => void,
-): Promise<ImportReport> {
+  options: ImportOptions = {},
+): Promise<ImportResult> {
   const parser = new ImportParser(format);
   const report: ImportReport = {
     format,
@@ -258,50 +292,139 @@ export async function importMailboxes(
     truncated: false,
   };
   const seen = new Set<string>();
-  let chunk: ImportRow[] = [];
-  const flush = async () => {
-    const rows = chunk;
-    chunk = [];
-    if (rows.length > 0) await writeImportChunk(deps, rows, report);
-    onProgress?.(report);
+  const imports = deps.imports;
+  let pending: ImportRow[] = [];
+  let job: ImportJob | undefined;
+  let chunksOut: ImportChunkMessage[] = [];
+  const syncMax = options.async ? 0 : IMPORT_SYNC_MAX_ROWS;
+
+  const queueChunks = async (all: boolean) => {
+    while (pending.length >= IMPORT_CHUNK || (all && pending.length > 0)) {
+      chunksOut.push({
+        type: 'import-chunk',
+        jobId: job!.id,
+        chunk: job!.chunks++,
+        acceptedAt: job!.acceptedAt,
+        rows: pending.splice(0, IMPORT_CHUNK),
+      });
+    }
+    if (chunksOut.length >= CHUNKS_PER_SEND || (all && chunksOut.length > 0)) {
+      const sending = chunksOut;
+      chunksOut = [];
+      await imports!.queue.enqueueImportChunks(sending);
+      job!.queuedRows += sending.reduce((n, c) => n + c.rows.length, 0);
+    }
   };
-  for await (const line of lines) {
-    const parsed = parser.line(line);
-    if (parsed.kind === 'skip') continue;
-    report.rows++;
-    if (parsed.kind === 'error') {
-      report.invalid++;
-      if (report.errors.length < MAX_REPORTED_ROWS) report.errors.push(parsed.value);
-      else report.truncated = true;
-      continue;
+  const startJob = async () => {
+    job = {
+      id: imports!.newJobId(),
+      acceptedAt: deps.now(),
+      by: options.by ?? 'unknown',
+      format,
+      status: 'receiving',
+      rows: 0,
+      invalid: 0,
+      queuedRows: 0,
+      chunks: 0,
+      errors: [],
+      truncated: false,
+    };
+    await imports!.jobs.putJob(job);
+  };
+
+  try {
+    for await (const line of lines) {
+      const parsed = parser.line(line);
+      if (parsed.kind === 'skip') continue;
+      report.rows++;
+      if (parsed.kind === 'error') {
+        noteInvalid(report, parsed.value);
+        continue;
+      }
+      if (seen.has(parsed.value.email)) {
+        noteInvalid(report, { row: parsed.value.row, reason: 'duplicate of an earlier row' });
+        continue;
+      }
+      seen.add(parsed.value.email);
+      pending.push(parsed.value);
+      if (job) {
+        if (pending.length >= IMPORT_CHUNK) await queueChunks(false);
+      } else if (imports && seen.size > syncMax) {
+        await startJob();
+        await queueChunks(false);
+      } else if (!imports && pending.length >= IMPORT_CHUNK) {
+        // Without a queue (tests on in-memory ports) everything is written here, as it streams.
+        await writeImportChunk(deps, pending.splice(0), report);
+      }
     }
-    if (seen.has(parsed.value.email)) {
-      report.invalid++;
-      if (report.errors.length < MAX_REPORTED_ROWS) {
-        report.errors.push({ row: parsed.value.row, reason: 'duplicate of an earlier row' });
-      } else report.truncated = true;
-      continue;
+    if (job) await queueChunks(true);
+  } catch (error) {
+    if (job) {
+      // Chunks already queued are still written; the operator imports the file again (rows
+      // already enrolled come back `unchanged`).
+      await imports!.jobs
+        .putJob({
+          ...job,
+          status: 'failed',
+          rows: report.rows,
+          invalid: report.invalid,
+          errors: report.errors,
+          truncated: report.truncated,
+          failure: `The upload stopped after ${job.queuedRows} of its rows were queued (${describeFailure(error)}). Import the whole file again: rows already enrolled are left as they are.`,
+        })
+        .catch(() => undefined);
     }
-    seen.add(parsed.value.email);
-    chunk.push(parsed.value);
-    if (chunk.length >= IMPORT_CHUNK) await flush();
+    throw error;
   }
-  await flush();
+  if (job) {
+    job = {
+      ...job,
+      status: 'queued',
+      rows: report.rows,
+      invalid: report.invalid,
+      errors: report.errors,
+      truncated: report.truncated,
+    };
+    await imports!.jobs.putJob(job);
+    delete report.outcomes;
+    return { mode: 'job', report, job };
+  }
+  while (pending.length > 0) await writeImportChunk(deps, pending.splice(0, IMPORT_CHUNK), report);
   if (report.outcomes && report.outcomes.length > MAX_REPORTED_ROWS) {
     delete report.outcomes;
     report.truncated = true;
   }
   if (report.outcomes) report.outcomes.sort((a, b) => a.row - b.row);
-  return report;
+  return { mode: 'sync', report };
 }
 
+function noteInvalid(report: ImportReport, error: { row: number; reason: string }): void {
+  report.invalid++;
+  if (report.errors.length < MAX_REPORTED_ROWS) report.errors.push(error);
+  else report.truncated = true;
+}
+
+function describeFailure(error: unknown): string {
+  if (error instanceof DependencyError) return `${error.dependency} unavailable`;
+  if (error instanceof ValidationError) return error.message;
+  return 'an internal error';
+}
+
+/**
+ * Writes one chunk of rows; `at` (epoch ms) is their enrolment time and their work items' due
+ * time. A row whose mailbox already points at this row's work item was written by an earlier
+ * delivery of the same chunk and counts as accepted again, so a redelivered chunk reports the
+ * same outcomes.
+ */
 async function writeImportChunk(
   deps: ControlPlaneDeps,
   rows: ImportRow[],
   report: ImportReport,
+  at?: number,
 ): Promise<void> {
+  const chunkDeps = at === undefined ? deps : { ...deps, now: () => at };
   const records = rows.map((row) =>
-    newMailbox(deps, {
+    newMailbox(chunkDeps, {
       email: row.email,
       transport: row.transport,
       ...(row.privacy ? { privacy: row.privacy } : {}),
@@ -311,7 +434,6 @@ async function writeImportChunk(
   const items = records.map((record) => workItemFor(deps, record)!);
   // Queue rows first (one transaction per 100), then the mailboxes pointing at them.
   await deps.work.put(items);
-  const leftover: { item: WorkItem; email: string }[] = [];
   let next = 0;
   await Promise.all(
     Array.from({ length: IMPORT_CONCURRENCY }, async () => {
@@ -325,8 +447,13 @@ async function writeImportChunk(
           outcome = 'accepted';
         } catch (error) {
           if (!(error instanceof AlreadyExistsError)) throw error;
-          leftover.push({ item, email: record.email });
-          outcome = 'unchanged';
+          const existing = await deps.mailboxes.getMailbox(record.email);
+          if (at !== undefined && existing?.workKey === item.key) {
+            outcome = 'accepted';
+          } else {
+            await dropLeftover(deps, item, existing);
+            outcome = 'unchanged';
+          }
         }
         report[outcome]++;
         report.outcomes?.push({ row: rows[i]!.row, email: record.email, outcome });
@@ -337,8 +464,139 @@ async function writeImportChunk(
       }
     }),
   );
-  for (const { item, email } of leftover)
-    await dropLeftover(deps, item, await deps.mailboxes.getMailbox(email));
+}
+
+/** Most rows listed as `unchanged` per chunk in the job's record. */
+const MAX_UNCHANGED_ROWS_PER_CHUNK = 100;
+
+/**
+ * The queue trigger's side of an import job: writes one chunk and records what it did. Safe to
+ * run twice for the same chunk (Service Bus delivers at least once).
+ */
+export async function processImportChunk(
+  deps: ControlPlaneDeps,
+  message: ImportChunkMessage,
+): Promise<ImportChunkResult> {
+  const imports = deps.imports;
+  if (!imports) throw new ValidationError('import chunks need the import job store');
+  const report: ImportReport = {
+    format: 'csv',
+    rows: message.rows.length,
+    accepted: 0,
+    unchanged: 0,
+    invalid: 0,
+    errors: [],
+    outcomes: [],
+    truncated: false,
+  };
+  const rows: ImportRow[] = message.rows.map((row) => ({
+    row: row.row,
+    email: normaliseAddress(row.email),
+    transport: row.transport,
+    ...(row.privacy ? { privacy: row.privacy } : {}),
+  }));
+  await writeImportChunk(deps, rows, report, message.acceptedAt);
+  const result: ImportChunkResult = {
+    chunk: message.chunk,
+    accepted: report.accepted,
+    unchanged: report.unchanged,
+    finishedAt: deps.now(),
+    unchangedRows: (report.outcomes ?? [])
+      .filter((o) => o.outcome === 'unchanged')
+      .sort((a, b) => a.row - b.row)
+      .slice(0, MAX_UNCHANGED_ROWS_PER_CHUNK)
+      .map(({ row, email }) => ({ row, email })),
+  };
+  await imports.jobs.putChunkResult(message.jobId, result);
+  return result;
+}
+
+/** An upload still `receiving` after this long was cut off (the HTTP limit is 230 s). */
+const RECEIVING_GIVE_UP_MS = 15 * 60_000;
+
+export interface ImportProgress {
+  id: string;
+  /**
+   * `receiving` (upload streaming in), `writing` (chunks on the queue, being written), `done`,
+   * `failed` (the upload stopped: see `failure`), `interrupted` (the upload never finished).
+   */
+  status: 'receiving' | 'writing' | 'done' | 'failed' | 'interrupted';
+  format: ImportFormat;
+  by: string;
+  acceptedAt: string;
+  finishedAt?: string;
+  /** From acceptance to the last chunk written (when done). */
+  durationMs?: number;
+  rows: number;
+  invalid: number;
+  queuedRows: number;
+  writtenRows: number;
+  accepted: number;
+  unchanged: number;
+  chunks: number;
+  chunksWritten: number;
+  errors: { row: number; reason: string }[];
+  /** Rows already enrolled (left as they were), at most 100 per chunk. */
+  unchangedRows: { row: number; email: string }[];
+  truncated: boolean;
+  failure?: string;
+}
+
+export async function importProgress(
+  deps: Pick<ControlPlaneDeps, 'imports' | 'now'>,
+  jobId: string,
+): Promise<ImportProgress> {
+  const found = await deps.imports?.jobs.getJob(jobId);
+  if (!found) throw new NotFoundError(`No import job ${jobId}.`, 'import_not_found');
+  const { job, chunks } = found;
+  const written = chunks.reduce(
+    (sum, c) => ({ accepted: sum.accepted + c.accepted, unchanged: sum.unchanged + c.unchanged }),
+    { accepted: 0, unchanged: 0 },
+  );
+  const lastFinished = chunks.reduce((max, c) => Math.max(max, c.finishedAt), 0);
+  const done = job.status === 'queued' && chunks.length >= job.chunks;
+  const status: ImportProgress['status'] =
+    job.status === 'failed'
+      ? 'failed'
+      : done
+        ? 'done'
+        : job.status === 'queued'
+          ? 'writing'
+          : deps.now() - job.acceptedAt > RECEIVING_GIVE_UP_MS
+            ? 'interrupted'
+            : 'receiving';
+  const unchangedRows = chunks
+    .flatMap((c) => c.unchangedRows)
+    .sort((a, b) => a.row - b.row)
+    .slice(0, MAX_REPORTED_ROWS);
+  return {
+    id: job.id,
+    status,
+    format: job.format,
+    by: job.by,
+    acceptedAt: new Date(job.acceptedAt).toISOString(),
+    ...(done && lastFinished > 0
+      ? { finishedAt: new Date(lastFinished).toISOString(), durationMs: lastFinished - job.acceptedAt }
+      : {}),
+    rows: job.rows,
+    invalid: job.invalid,
+    queuedRows: job.queuedRows,
+    writtenRows: written.accepted + written.unchanged,
+    accepted: written.accepted,
+    unchanged: written.unchanged,
+    chunks: job.chunks,
+    chunksWritten: chunks.length,
+    errors: job.errors,
+    unchangedRows,
+    truncated: job.truncated,
+    ...(job.status === 'failed' && job.failure ? { failure: job.failure } : {}),
+    ...(status === 'interrupted'
+      ? {
+          failure:
+            'The upload did not finish (the request was cut off). Import the whole file again: rows already enrolled are left as they are.',
+        }
+      : {}),
+  };
 }
 
 export { ImportFormatError };

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
@@ -185,6 +186,7 @@ export async function buildServices(settings: Settings, env: Env = process.env):
     push,
     workKeyFor,
     forgetSubscription: (subscriptionId) => subscriptionLookup.forget(subscriptionId),
+    imports: { jobs: stores.imports, queue: sender, newJobId: () => randomUUID().replace(/-/g, '') },
   };
   const enrolIfMissing = selfServiceEnrolment(
     { ...controlPlane, membership: stores.control },

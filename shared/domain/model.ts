@@ -109,6 +109,21 @@ export interface LifecycleMessage {
 
 export type MailNotificationMessage = ChangeMessage | LifecycleMessage;
 
+/**
+ * One slice of a large import, written by the queue trigger (shared/admin/import-jobs.ts). The
+ * rows were validated and de-duplicated when the upload was accepted; `acceptedAt` is the work
+ * items' due time, so a redelivered chunk writes the same keys and counts the same outcomes.
+ */
+export interface ImportChunkMessage {
+  type: 'import-chunk';
+  jobId: string;
+  /** 0-based. */
+  chunk: number;
+  /** Epoch ms when the upload was accepted. */
+  acceptedAt: number;
+  rows: { row: number; email: string; transport: MailboxTransport; privacy?: PrivacyMode }[];
+}
+
 /** What is put on the `mail-notifications` queue. */
 export interface QueuedNotification {
   /**

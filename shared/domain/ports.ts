@@ -1,4 +1,5 @@
 import type {
+  ImportChunkMessage,
   ChangeMessage,
   MailMessage,
   MailboxRecord,
@@ -139,6 +140,51 @@ export interface GroupMembershipPort {
 /** The `mail-notifications` queue. Resolves only once every message is durably accepted. */
 export interface NotificationQueue {
   enqueue(messages: readonly QueuedNotification[]): Promise<void>;
+}
+
+/** The import chunks of a large upload, on the same queue as notifications (a different `type`). */
+export interface ImportChunkQueue {
+  /** Resolves when the broker has accepted every chunk; `import-<job>-<chunk>` is the message id. */
+  enqueueImportChunks(chunks: readonly ImportChunkMessage[]): Promise<void>;
+}
+
+/** A large import as the operator follows it (control table, one partition per job). */
+export interface ImportJob {
+  id: string;
+  /** Epoch ms. */
+  acceptedAt: number;
+  /** Who uploaded it (audit name). */
+  by: string;
+  format: 'csv' | 'jsonl';
+  /** `receiving` while the upload streams in; `queued` once every chunk is on the queue. */
+  status: 'receiving' | 'queued' | 'failed';
+  /** Data rows read, invalid rows, rows queued in chunks (known once `queued`). */
+  rows: number;
+  invalid: number;
+  queuedRows: number;
+  chunks: number;
+  /** Invalid rows with their reasons (at most MAX_REPORTED_ROWS). */
+  errors: { row: number; reason: string }[];
+  truncated: boolean;
+  /** Why it failed (status `failed`): operator words, never a secret. */
+  failure?: string;
+}
+
+/** What one chunk did, recorded once it is written. */
+export interface ImportChunkResult {
+  chunk: number;
+  accepted: number;
+  unchanged: number;
+  /** Epoch ms. */
+  finishedAt: number;
+  /** The first rows left as they were (already enrolled), at most 100 per chunk. */
+  unchangedRows: { row: number; email: string }[];
+}
+
+export interface ImportJobStore {
+  putJob(job: ImportJob): Promise<void>;
+  getJob(id: string): Promise<{ job: ImportJob; chunks: ImportChunkResult[] } | undefined>;
+  putChunkResult(jobId: string, result: ImportChunkResult): Promise<void>;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -11,8 +11,8 @@ import {
   type ServiceBusMessageBatch,
   type ServiceBusSender,
 } from '@azure/service-bus';
-import type { QueuedNotification } from '../domain/model.js';
-import type { NotificationQueue } from '../domain/ports.js';
+import type { ImportChunkMessage, QueuedNotification } from '../domain/model.js';
+import type { ImportChunkQueue, NotificationQueue } from '../domain/ports.js';
 import { ConfigError, DependencyError, ensureError } from '../errors.js';
 import { rememberTraceContext, traceApplicationProperties } from '../telemetry/index.js';
 
@@ -51,7 +51,7 @@ export interface ServiceBusNotificationQueueOptions {
  * Sends notifications with `messageId` = QueuedNotification.messageId, so the queue's duplicate
  * detection drops Graph's retries. Resolves only when the broker has accepted every message.
  */
-export class ServiceBusNotificationQueue implements NotificationQueue {
+export class ServiceBusNotificationQueue implements NotificationQueue, ImportChunkQueue {
   private sender: ServiceBusSender | undefined;
 
   constructor(
@@ -60,7 +60,27 @@ export class ServiceBusNotificationQueue implements NotificationQueue {
     private readonly options: ServiceBusNotificationQueueOptions = {},
   ) {}
 
-  async enqueue(messages: readonly QueuedNotification[]): Promise<void> {
+  enqueue(messages: readonly QueuedNotification[]): Promise<void> {
+    return this.send(messages, toServiceBusMessage);
+  }
+
+  /** Import chunks share the queue (`subject` import-chunk); the id lets duplicate detection drop a resend. */
+  enqueueImportChunks(chunks: readonly ImportChunkMessage[]): Promise<void> {
+    return this.send(
+      chunks.map((chunk) => ({ messageId: `import-${chunk.jobId}-${chunk.chunk}`, body: chunk })),
+      (message) => ({
+        messageId: message.messageId,
+        body: message.body,
+        contentType: 'application/json',
+        subject: message.body.type,
+      }),
+    );
+  }
+
+  private async send<T extends { messageId: string }>(
+    messages: readonly T[],
+    toMessage: (message: T) => ServiceBusMessage,
+  ): Promise<void> {
     if (messages.length === 0) return;
     let sent = 0;
     try {
@@ -72,7 +92,7 @@ export class ServiceBusNotificationQueue implements NotificationQueue {
         );
       let batch: ServiceBusMessageBatch = await newBatch();
       for (const notification of messages) {
-        const message = toServiceBusMessage(notification);
+        const message = toMessage(notification);
         if (batch.tryAddMessage(message)) continue;
         if (batch.count > 0) {
           await sender.sendMessages(batch);

@@ -7,6 +7,7 @@ import { MAILBOXES_TABLE_SUFFIX, TableMailboxStore } from './mailbox-store.js';
 import { RENEWAL_SCHEDULE_TABLE_SUFFIX, TableRenewalScheduleStore } from './renewal-schedule-store.js';
 import { SUBSCRIPTIONS_TABLE_SUFFIX, TableSubscriptionStore } from './subscription-store.js';
 import { CONTROL_TABLE_SUFFIX, TableControlStore } from './control-store.js';
+import { TableImportJobStore } from './import-job-store.js';
 import { IDEMPOTENCY_TABLE_SUFFIX } from './idempotency-store.js';
 import { TableClients, type TableStoreOptions } from './tables.js';
 import { TableWorkQueueStore, WORK_QUEUE_TABLE_SUFFIX } from './work-queue-store.js';
@@ -36,6 +37,8 @@ export interface TableStores {
   work: TableWorkQueueStore;
   /** The control plane's small documents (migration switch, group delta links, run reports). */
   control: TableControlStore;
+  /** Large imports' progress (control table, PartitionKey = `import-<job id>`). */
+  imports: TableImportJobStore;
   /** The actual table names (prefix + suffix), e.g. for status pages and tests. */
   tableNames: { mailboxes: string; subscriptions: string };
   /** Creates the tables if missing. Idempotent; call once at start-up. */
@@ -52,6 +55,7 @@ export function createTableStores(options: TableStoreOptions): TableStores {
   const devices = new TableDeviceStore(tables.client(DEVICES_TABLE_SUFFIX));
   const work = new TableWorkQueueStore(tables.client(WORK_QUEUE_TABLE_SUFFIX));
   const control = new TableControlStore(tables.client(CONTROL_TABLE_SUFFIX));
+  const imports = new TableImportJobStore(tables.client(CONTROL_TABLE_SUFFIX));
   return {
     mailboxes,
     subscriptions,
@@ -60,6 +64,7 @@ export function createTableStores(options: TableStoreOptions): TableStores {
     devices,
     work,
     control,
+    imports,
     tableNames: { mailboxes: mailboxes.tableName, subscriptions: subscriptions.tableName },
     ensureTables: () =>
       tables.ensureTables(TABLE_SUFFIXES.filter((suffix) => suffix !== IDEMPOTENCY_TABLE_SUFFIX)),
@@ -87,3 +92,4 @@ export {
 } from './keys.js';
 export { TableWorkQueueStore, WORK_QUEUE_TABLE_SUFFIX, workKeyFor } from './work-queue-store.js';
 export { TableControlStore, CONTROL_TABLE_SUFFIX } from './control-store.js';
+export { TableImportJobStore, isImportJobId } from './import-job-store.js';

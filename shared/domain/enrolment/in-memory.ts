@@ -7,10 +7,14 @@
  * A `SimulatedProcess` shared by the doubles stands for the host process: once killed, every call
  * refuses, so a test sees exactly the state a crash would leave behind.
  */
-import { AlreadyExistsError, ConcurrencyError, ValidationError } from '../../errors.js';
-import type { MailboxRecord } from '../model.js';
+import { AlreadyExistsError, ConcurrencyError, DependencyError, ValidationError } from '../../errors.js';
+import type { ImportChunkMessage, MailboxRecord } from '../model.js';
 import type {
   DirectoryUser,
+  ImportChunkQueue,
+  ImportChunkResult,
+  ImportJob,
+  ImportJobStore,
   Lease,
   LeasePort,
   MailboxDirectoryPort,
@@ -636,4 +640,38 @@ export class SimulatedSubscriptions {
     await this.options.onRecorded?.(mailbox, subscriptionId);
     return subscriptionId;
   };
+}
+
+/** Import jobs kept in memory (the control table's `import-<id>` partitions). */
+export class InMemoryImportJobs implements ImportJobStore {
+  readonly jobs = new Map<string, ImportJob>();
+  readonly results = new Map<string, Map<number, ImportChunkResult>>();
+
+  async putJob(job: ImportJob): Promise<void> {
+    this.jobs.set(job.id, structuredClone(job));
+  }
+
+  async putChunkResult(jobId: string, result: ImportChunkResult): Promise<void> {
+    const results = this.results.get(jobId) ?? new Map<number, ImportChunkResult>();
+    results.set(result.chunk, structuredClone(result));
+    this.results.set(jobId, results);
+  }
+
+  async getJob(id: string): Promise<{ job: ImportJob; chunks: ImportChunkResult[] } | undefined> {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    return { job: structuredClone(job), chunks: [...(this.results.get(id)?.values() ?? [])] };
+  }
+}
+
+/** The queue's side of import jobs: chunks kept in order; `failAfter` sends then refuses. */
+export class InMemoryImportChunkQueue implements ImportChunkQueue {
+  readonly chunks: ImportChunkMessage[] = [];
+  constructor(private readonly failAfter = Infinity) {}
+
+  async enqueueImportChunks(chunks: readonly ImportChunkMessage[]): Promise<void> {
+    if (this.chunks.length + chunks.length > this.failAfter)
+      throw new DependencyError('service-bus', 'the queue refused the send');
+    this.chunks.push(...structuredClone(chunks));
+  }
 }

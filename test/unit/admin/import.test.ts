@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { importMailboxes, type ControlPlaneDeps } from '../../../shared/admin/mailboxes.js';
-import { InMemoryMailboxStore, InMemoryWorkQueue } from '../../../shared/domain/enrolment/in-memory.js';
+import {
+  IMPORT_CHUNK,
+  IMPORT_SYNC_MAX_ROWS,
+  importMailboxes,
+  importProgress,
+  processImportChunk,
+  type ControlPlaneDeps,
+} from '../../../shared/admin/mailboxes.js';
+import {
+  InMemoryImportChunkQueue,
+  InMemoryImportJobs,
+  InMemoryMailboxStore,
+  InMemoryWorkQueue,
+} from '../../../shared/domain/enrolment/in-memory.js';
+import { DependencyError, NotFoundError } from '../../../shared/errors.js';
 import { workKeyFor } from '../../../shared/store/work-queue-store.js';
 
 /**
@@ -44,7 +57,7 @@ describe('importMailboxes', () => {
     const rows = ['email,transport'];
     for (let i = 1; i <= 100_000; i++)
       rows.push(`bulk${String(i).padStart(6, '0')}@contoso.example,${i % 2 ? 'ews' : 'graph'}`);
-    const report = await importMailboxes(d, linesOf(rows.join('\n')), 'csv');
+    const { report } = await importMailboxes(d, linesOf(rows.join('\n')), 'csv');
     expect(report).toMatchObject({
       rows: 100_000,
       accepted: 100_000,
@@ -63,7 +76,7 @@ describe('importMailboxes', () => {
   it('reports duplicates in the file and addresses already enrolled, and drops their queue rows', async () => {
     const { deps: d, mailboxes, work } = deps();
     await importMailboxes(d, linesOf('email\nalex@contoso.example'), 'csv');
-    const report = await importMailboxes(
+    const { report } = await importMailboxes(
       d,
       linesOf(
         '{"email":"alex@contoso.example"}\n{"email":"megan@contoso.example","privacy":"minimal"}\n{"email":"megan@contoso.example"}\n{"mail":"x"}',
@@ -81,5 +94,128 @@ describe('importMailboxes', () => {
     ]);
     expect(await work.count('create')).toBe(2);
     expect((await mailboxes.getMailbox('megan@contoso.example'))?.privacyMode).toBe('minimal');
+  });
+});
+
+describe('import jobs (large uploads go to the queue in chunks)', () => {
+  function withJobs(failAfter?: number) {
+    const base = deps();
+    const jobs = new InMemoryImportJobs();
+    const queue = new InMemoryImportChunkQueue(failAfter);
+    let n = 0;
+    const d: ControlPlaneDeps = {
+      ...base.deps,
+      imports: { jobs, queue, newJobId: () => (++n).toString(16).padStart(32, '0') },
+    };
+    return { ...base, deps: d, jobs, queue };
+  }
+  const csvOf = (count: number, from = 1) => {
+    const rows = ['email,transport'];
+    for (let i = from; i < from + count; i++)
+      rows.push(`bulk${String(i).padStart(6, '0')}@contoso.example,ews`);
+    return rows.join('\n');
+  };
+
+  it('writes an upload of up to IMPORT_SYNC_MAX_ROWS valid rows at once, without a job', async () => {
+    const t = withJobs();
+    const result = await importMailboxes(t.deps, linesOf(csvOf(IMPORT_SYNC_MAX_ROWS)), 'csv');
+    expect(result.mode).toBe('sync');
+    expect(result.report.accepted).toBe(IMPORT_SYNC_MAX_ROWS);
+    expect(t.queue.chunks).toHaveLength(0);
+    expect(t.jobs.jobs.size).toBe(0);
+  });
+
+  it('queues 100,000 rows as 200 chunks without writing a mailbox, then the chunks write them all', async () => {
+    const t = withJobs();
+    const upload = csvOf(100_000) + '\nnot-an-address,ews\nbulk000001@contoso.example,ews';
+    const result = await importMailboxes(t.deps, linesOf(upload), 'csv', { by: 'adele@contoso.example' });
+    expect(result.mode).toBe('job');
+    if (result.mode !== 'job') return;
+    expect(result.report).toMatchObject({ rows: 100_002, invalid: 2, accepted: 0 });
+    expect(result.report.errors.map((e) => e.row)).toEqual([100_002, 100_003]);
+    expect(result.job).toMatchObject({ status: 'queued', chunks: 200, queuedRows: 100_000 });
+    expect(t.queue.chunks).toHaveLength(200);
+    expect(t.queue.chunks.every((c) => c.rows.length === IMPORT_CHUNK && c.acceptedAt === NOW)).toBe(true);
+    expect(await t.work.count('migrate')).toBe(0);
+
+    let progress = await importProgress(t.deps, result.job.id);
+    expect(progress).toMatchObject({ status: 'writing', chunks: 200, chunksWritten: 0, writtenRows: 0 });
+
+    for (const chunk of t.queue.chunks) await processImportChunk(t.deps, chunk);
+    progress = await importProgress(t.deps, result.job.id);
+    expect(progress).toMatchObject({
+      status: 'done',
+      rows: 100_002,
+      invalid: 2,
+      queuedRows: 100_000,
+      writtenRows: 100_000,
+      accepted: 100_000,
+      unchanged: 0,
+      chunksWritten: 200,
+      by: 'adele@contoso.example',
+    });
+    expect(await t.work.count('migrate')).toBe(100_000);
+    expect((await t.mailboxes.getMailbox('bulk100000@contoso.example'))?.workKey).toBe(
+      workKeyFor(NOW, 'bulk100000@contoso.example'),
+    );
+  });
+
+  it('a redelivered chunk writes nothing new and reports the same outcomes; enrolled rows stay unchanged', async () => {
+    const t = withJobs();
+    const earlier = { ...t.deps, now: () => NOW - 60_000 };
+    await importMailboxes(earlier, linesOf('email\nbulk000003@contoso.example'), 'csv');
+    const result = await importMailboxes(t.deps, linesOf(csvOf(5)), 'csv', { async: true });
+    expect(result.mode).toBe('job');
+    if (result.mode !== 'job') return;
+    const [chunk] = t.queue.chunks;
+    const first = await processImportChunk(t.deps, chunk!);
+    const again = await processImportChunk(t.deps, chunk!);
+    expect(again).toMatchObject({ accepted: first.accepted, unchanged: first.unchanged });
+    expect(first).toMatchObject({
+      accepted: 4,
+      unchanged: 1,
+      unchangedRows: [{ row: 4, email: 'bulk000003@contoso.example' }],
+    });
+    expect(await t.work.count('migrate')).toBe(4);
+    expect(await t.work.count('create')).toBe(1);
+    expect(await importProgress(t.deps, result.job.id)).toMatchObject({
+      status: 'done',
+      accepted: 4,
+      unchanged: 1,
+    });
+  });
+
+  it('a queue failure mid-upload marks the job failed in words and is thrown (the caller answers 503)', async () => {
+    const t = withJobs(8);
+    await expect(importMailboxes(t.deps, linesOf(csvOf(10_000)), 'csv')).rejects.toBeInstanceOf(
+      DependencyError,
+    );
+    const [job] = [...t.jobs.jobs.values()];
+    expect(job).toMatchObject({ status: 'failed', queuedRows: 4_000 });
+    const progress = await importProgress(t.deps, job!.id);
+    expect(progress.status).toBe('failed');
+    expect(progress.failure).toMatch(
+      /after 4000 of its rows were queued \(service-bus unavailable\)\. Import the whole file again/,
+    );
+  });
+
+  it('an upload cut off while streaming shows as interrupted after 15 minutes', async () => {
+    const t = withJobs();
+    async function* cutOff(): AsyncGenerator<string> {
+      yield* linesOf(csvOf(3_000));
+      throw new Error('socket hang up');
+    }
+    await expect(importMailboxes(t.deps, cutOff(), 'csv')).rejects.toThrow('socket hang up');
+    const [job] = [...t.jobs.jobs.values()];
+    expect(job?.status).toBe('failed');
+    await t.jobs.putJob({ ...job!, status: 'receiving' }); // as a killed process would leave it
+    const later = { ...t.deps, now: () => NOW + 16 * 60_000 };
+    expect(await importProgress(later, job!.id)).toMatchObject({ status: 'interrupted' });
+    expect(await importProgress(t.deps, job!.id)).toMatchObject({ status: 'receiving' });
+  });
+
+  it('an unknown job id is a 404-kind error', async () => {
+    const t = withJobs();
+    await expect(importProgress(t.deps, 'f'.repeat(32))).rejects.toBeInstanceOf(NotFoundError);
   });
 });
