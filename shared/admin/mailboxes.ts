@@ -293,7 +293,7 @@ export async function importMailboxes(
   };
   const seen = new Set<string>();
   const imports = deps.imports;
-  let pending: ImportRow[] = [];
+  const pending: ImportRow[] = [];
   let job: ImportJob | undefined;
   let chunksOut: ImportChunkMessage[] = [];
   const syncMax = options.async ? 0 : IMPORT_SYNC_MAX_ROWS;
