@@ -9,7 +9,9 @@ export const USAGE = `Usage: npm run admin -- <command> [options]
 
 Mailboxes
   enrol <email> [--transport graph|ews] [--privacy full|subject|minimal]
-  import <file> [--chunk-size 5000]    CSV with a header (email[,transport][,privacy]) or JSON lines
+  import <file> [--chunk-size 5000] [--poll-interval 2000]
+                                       CSV with a header (email[,transport][,privacy]) or JSON lines;
+                                       chunks the server queues as import jobs are followed until written
   list [--state s] [--transport t] [--prefix p] [--all] [--page-size 100]
   show <email>
   remove <email>
@@ -50,6 +52,7 @@ const OPTIONS = {
   all: { type: 'boolean' },
   'page-size': { type: 'string' },
   'chunk-size': { type: 'string' },
+  'poll-interval': { type: 'string' },
   'include-on-premises': { type: 'boolean' },
   since: { type: 'string' },
   out: { type: 'string' },
@@ -62,7 +65,7 @@ const GLOBAL: readonly OptionName[] = ['url', 'token', 'app', 'tenant', 'json', 
 /** Each command: its own options and how many arguments it takes [min, max]. */
 export const COMMANDS = {
   enrol: { options: ['transport', 'privacy'], args: [1, 1] },
-  import: { options: ['chunk-size'], args: [1, 1] },
+  import: { options: ['chunk-size', 'poll-interval'], args: [1, 1] },
   list: { options: ['state', 'transport', 'prefix', 'all', 'page-size'], args: [0, 0] },
   show: { options: [], args: [1, 1] },
   remove: { options: [], args: [1, 1] },
@@ -91,6 +94,7 @@ export interface ParsedArgs {
     all?: boolean;
     'page-size'?: string;
     'chunk-size'?: string;
+    'poll-interval'?: string;
     'include-on-premises'?: boolean;
     since?: string;
     out?: string;

@@ -1,8 +1,12 @@
-/** `import <file>`: chunked upload with progress, then one summary for the whole file. */
+/**
+ * `import <file>`: chunked upload with progress, then one summary for the whole file. A chunk the
+ * server takes as an import job (202: more than 2,000 rows, written by its queue trigger) is
+ * followed on its progress route until written, so the summary is the same either way.
+ */
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
-import type { ImportReport } from '../../shared/admin/mailboxes.js';
+import type { ImportProgress, ImportReport } from '../../shared/admin/mailboxes.js';
 import { DEFAULT_ROWS_PER_CHUNK, countRows, importChunks, type ImportChunk } from './chunks.js';
 import { printJson, type CommandContext } from './context.js';
 import { CliError, UsageError } from './errors.js';
@@ -54,13 +58,16 @@ export async function importFile({ client, io, args, options }: CommandContext):
     chunks: 0,
   };
   progress.update(0);
+  const jobs: { location: string; lineOffset: number }[] = [];
   try {
     for await (const chunk of importChunks(lines(file), {
       format: 'auto',
       rowsPerChunk: perChunk,
       fileName: file,
     })) {
-      add(report, chunk, await upload(client, chunk));
+      const answer = await upload(client, chunk);
+      add(report, chunk, answer.report);
+      if (answer.location) jobs.push({ location: answer.location, lineOffset: chunk.lineOffset });
       progress.update(report.rows);
     }
   } catch (error) {
@@ -75,17 +82,71 @@ export async function importFile({ client, io, args, options }: CommandContext):
     throw error;
   }
   progress.done();
+  if (jobs.length > 0) await followJobs(client, io, jobs, report, pollIntervalMs(options));
   if (options.json) printJson(io, report);
   else io.stdout.write(summary(report));
   return 0;
 }
 
-async function upload(client: CommandContext['client'], chunk: ImportChunk): Promise<ImportReport> {
+async function upload(
+  client: CommandContext['client'],
+  chunk: ImportChunk,
+): Promise<{ report: ImportReport; location?: string }> {
   const res = await client.request('POST', 'mailboxes/import', {
     body: chunk.body,
     contentType: chunk.format === 'csv' ? 'text/csv' : 'application/x-ndjson',
   });
-  return JSON.parse(res.text) as ImportReport;
+  const report = JSON.parse(res.text) as ImportReport;
+  const location = res.status === 202 ? res.headers.get('location') : null;
+  return location ? { report, location } : { report };
+}
+
+/** Rows still being written by the server's queue trigger, with a bar over rows written. */
+async function followJobs(
+  client: CommandContext['client'],
+  io: CommandContext['io'],
+  jobs: { location: string; lineOffset: number }[],
+  report: FileImportReport,
+  intervalMs: number,
+): Promise<void> {
+  let queued: number | undefined;
+  let bar: RowProgress | undefined;
+  const pending = new Map(jobs.map((job) => [job.location, job]));
+  const written = new Map<string, ImportProgress>();
+  for (;;) {
+    for (const location of pending.keys()) {
+      const res = await client.request('GET', location.replace(/^\/api\/manage\//, ''));
+      written.set(location, JSON.parse(res.text) as ImportProgress);
+    }
+    const all = [...written.values()];
+    queued ??= all.reduce((n, p) => n + p.queuedRows, 0);
+    bar ??= new RowProgress(io.stderr, queued, 'rows written');
+    bar.update(all.reduce((n, p) => n + p.writtenRows, 0));
+    for (const [location, p] of written) {
+      if (p.status === 'writing' || p.status === 'receiving') continue;
+      pending.delete(location);
+      if (p.status !== 'done') {
+        bar.done();
+        throw new CliError(`import ${p.id} ${p.status}: ${p.failure ?? 'see GET ' + location}`);
+      }
+    }
+    if (pending.size === 0) break;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  bar?.done();
+  for (const p of written.values()) {
+    report.accepted += p.accepted;
+    report.unchanged += p.unchanged;
+  }
+}
+
+function pollIntervalMs(options: CommandContext['options']): number {
+  const value = options['poll-interval'];
+  if (value === undefined) return 2_000;
+  const ms = Number(value);
+  if (!Number.isFinite(ms) || ms < 50 || ms > 60_000)
+    throw new UsageError('--poll-interval must be milliseconds from 50 to 60000');
+  return ms;
 }
 
 /** Adds one chunk's report, with its row numbers turned into the file's line numbers. */

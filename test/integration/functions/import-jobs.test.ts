@@ -1,4 +1,9 @@
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { run } from '../../../dev/cli/main.js';
+import { captureIo } from '../cli/capture.js';
 import type { LocalHost } from '../../../dev/local/host.js';
 import { DEMO_TENANT } from '../../../dev/sim/graph/demo.js';
 import { IMPORT_SYNC_MAX_ROWS } from '../../../shared/admin/mailboxes.js';
@@ -120,5 +125,28 @@ describe('import jobs', () => {
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('import_not_found');
     const anonymous = await fetch(`${host.url}/api/manage/imports/${'0'.repeat(32)}`);
     expect(anonymous.status).toBe(401);
+  });
+
+  it('npm run admin -- import follows a chunk the server took as a job until it is written', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'import-job-cli-'));
+    try {
+      const lines = ['email,transport'];
+      for (let i = 1; i <= 2_100; i++) lines.push(`cli${String(i).padStart(5, '0')}@contoso.example,graph`);
+      lines.push('job00002@contoso.example,ews');
+      const file = join(dir, 'big.csv');
+      await writeFile(file, `${lines.join('\n')}\n`);
+      const capture = captureIo({ env: {} });
+      const code = await run(['--url', host.url, 'import', file, '--poll-interval', '100'], capture.io);
+      expect(code, capture.stderr).toBe(0);
+      expect(capture.stdout).toMatch(/^rows\s+2,?101\naccepted\s+2,?100\nunchanged\s+1\ninvalid\s+0\n/);
+      const progress = capture.stderr.trim().split('\n');
+      expect(progress[0]).toBe('import: 0/2,101 rows (0%)');
+      expect(progress.at(-1)).toBe('import: 2,101/2,101 rows written (100%)');
+      expect(await host.services.mailboxes.getMailbox('cli02100@contoso.example')).toMatchObject({
+        state: 'pending',
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
