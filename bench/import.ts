@@ -1,6 +1,7 @@
 /**
  * Bulk enrolment benchmark: one `POST /api/manage/mailboxes/import` of 100,000 CSV rows through the
- * local runner (HTTP edge, streamed parse, chunked writes into Azurite), against a naive baseline
+ * local runner (HTTP edge, streamed parse, 202 once the rows are checked and queued in chunks; the
+ * queue trigger writes the chunks into Azurite, followed on the job's progress route), against a naive baseline
  * in the same run that enrols row by row with `POST /api/manage/mailboxes` (one Graph user lookup
  * and one request per row, as a script driving a single-enrol API would).
  *
@@ -12,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
+import { request, type IncomingHttpHeaders } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +21,7 @@ import { startLocalHost } from '../dev/local/host.js';
 import { CA_DIR_ENV } from '../dev/sim/graph/certs.js';
 import { prepareGraphSimulatorCa } from '../dev/sim/graph/ca-setup.js';
 import { DEMO_TENANT, generatedUsers } from '../dev/sim/graph/demo.js';
+import type { ImportProgress } from '../shared/admin/mailboxes.js';
 
 const ROWS = Number(process.env.BENCH_IMPORT_ROWS ?? 100_000);
 const NAIVE_ROWS = Number(process.env.BENCH_NAIVE_ROWS ?? 500);
@@ -36,12 +38,26 @@ if (!process.env[CA_DIR_ENV]) {
   await main();
 }
 
+function get(url: string, token: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers: { authorization: `Bearer ${token}` } }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+      );
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 function post(
   url: string,
   token: string,
   contentType: string,
   body: string,
-): Promise<{ status: number; body: string }> {
+): Promise<{ status: number; body: string; headers: IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     // node:http without timeouts: a large import may take minutes against Azurite on this box.
     const req = request(
@@ -51,7 +67,11 @@ function post(
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('end', () =>
-          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+          resolve({
+            status: res.statusCode ?? 0,
+            body: Buffer.concat(chunks).toString('utf8'),
+            headers: res.headers,
+          }),
         );
       },
     );
@@ -66,7 +86,6 @@ async function main(): Promise<void> {
     quiet: true,
     log: () => {},
     startTimers: false,
-    startQueueTriggers: false,
     env: { LOCAL_SIM_USERS: String(NAIVE_ROWS), GRAPH_TENANT_ID: undefined, DEVICE_API_AUDIENCE: undefined },
   });
   try {
@@ -82,16 +101,34 @@ async function main(): Promise<void> {
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const res = await post(`${host.url}/api/manage/mailboxes/import`, token, 'text/csv', body);
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(cpu0);
-    const report = JSON.parse(res.body) as { accepted: number; invalid: number; unchanged: number };
-    if (res.status !== 200 || report.accepted !== ROWS)
+    const acceptSeconds = (performance.now() - t0) / 1000;
+    const cpuAccept = process.cpuUsage(cpu0);
+    const accepted = JSON.parse(res.body) as { queued: number; invalid: number; job?: { chunks: number } };
+    const location = res.headers.location;
+    if (res.status !== 202 || accepted.queued !== ROWS || !location)
       throw new Error(`import answered ${res.status}: ${res.body.slice(0, 300)}`);
+    // The queue trigger writes the chunks; follow the job as an operator would.
+    let progress: ImportProgress;
+    for (;;) {
+      const r = await get(`${host.url}${location}`, token);
+      progress = JSON.parse(r.body) as ImportProgress;
+      if (progress.status !== 'writing' && progress.status !== 'receiving') break;
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+    }
+    const doneSeconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(cpu0);
+    if (progress.status !== 'done' || progress.accepted !== ROWS)
+      throw new Error(`import job ended ${progress.status}: ${JSON.stringify(progress).slice(0, 300)}`);
     const ours = {
       rows: ROWS,
       bytes: Buffer.byteLength(body),
-      seconds: round(seconds),
-      rowsPerSecond: Math.round(ROWS / seconds),
+      chunks: progress.chunks,
+      acceptSeconds: round(acceptSeconds, 2),
+      acceptRowsPerSecond: Math.round(ROWS / acceptSeconds),
+      acceptHostCpuMsPerRow: round((cpuAccept.user + cpuAccept.system) / 1000 / ROWS, 3),
+      slowestChunkSeconds: round((progress.slowestChunkMs ?? 0) / 1000, 2),
+      writtenSeconds: round(doneSeconds),
+      writtenRowsPerSecond: Math.round(ROWS / doneSeconds),
       hostCpuMsPerRow: round((cpu.user + cpu.system) / 1000 / ROWS, 3),
       graphRequests: 0,
     };
@@ -119,7 +156,7 @@ async function main(): Promise<void> {
 
     console.log('\nbulk enrolment (local runner, Azurite in its own process, 2 cores)');
     console.log(
-      `ours   import of ${ROWS} rows (${(ours.bytes / 1e6).toFixed(1)} MB CSV): ${ours.seconds} s, ${ours.rowsPerSecond} rows/s, host CPU ${ours.hostCpuMsPerRow} ms/row, 0 Graph requests`,
+      `ours   import of ${ROWS} rows (${(ours.bytes / 1e6).toFixed(1)} MB CSV): accepted (202) in ${ours.acceptSeconds} s (${ours.acceptRowsPerSecond} rows/s, host CPU ${ours.acceptHostCpuMsPerRow} ms/row); ${ours.chunks} chunks written by the queue trigger, slowest chunk ${ours.slowestChunkSeconds} s; all written after ${ours.writtenSeconds} s (${ours.writtenRowsPerSecond} rows/s, host CPU ${ours.hostCpuMsPerRow} ms/row); 0 Graph requests`,
     );
     console.log(
       `naive  one POST per row, ${NAIVE_ROWS} rows: ${naive.seconds} s, ${naive.rowsPerSecond} rows/s, ${naive.graphRequests} Graph requests; ${ROWS} rows would take ~${naive.extrapolatedSecondsFor.seconds} s`,

@@ -495,9 +495,11 @@ export async function processImportChunk(
     transport: row.transport,
     ...(row.privacy ? { privacy: row.privacy } : {}),
   }));
+  const startedAt = deps.now();
   await writeImportChunk(deps, rows, report, message.acceptedAt);
   const result: ImportChunkResult = {
     chunk: message.chunk,
+    startedAt,
     accepted: report.accepted,
     unchanged: report.unchanged,
     finishedAt: deps.now(),
@@ -527,6 +529,8 @@ export interface ImportProgress {
   finishedAt?: string;
   /** From acceptance to the last chunk written (when done). */
   durationMs?: number;
+  /** The longest a chunk took to write: each is one queue-triggered execution. */
+  slowestChunkMs?: number;
   rows: number;
   invalid: number;
   queuedRows: number;
@@ -554,6 +558,7 @@ export async function importProgress(
     { accepted: 0, unchanged: 0 },
   );
   const lastFinished = chunks.reduce((max, c) => Math.max(max, c.finishedAt), 0);
+  const slowest = chunks.reduce((max, c) => Math.max(max, c.finishedAt - (c.startedAt ?? c.finishedAt)), 0);
   const done = job.status === 'queued' && chunks.length >= job.chunks;
   const status: ImportProgress['status'] =
     job.status === 'failed'
@@ -578,6 +583,7 @@ export async function importProgress(
     ...(done && lastFinished > 0
       ? { finishedAt: new Date(lastFinished).toISOString(), durationMs: lastFinished - job.acceptedAt }
       : {}),
+    ...(chunks.length > 0 ? { slowestChunkMs: slowest } : {}),
     rows: job.rows,
     invalid: job.invalid,
     queuedRows: job.queuedRows,

@@ -175,7 +175,8 @@ export interface ImportChunkResult {
   chunk: number;
   accepted: number;
   unchanged: number;
-  /** Epoch ms. */
+  /** Epoch ms: when this delivery started writing, and when it was done. */
+  startedAt: number;
   finishedAt: number;
   /** The first rows left as they were (already enrolled), at most 100 per chunk. */
   unchangedRows: { row: number; email: string }[];
