@@ -515,14 +515,20 @@ export async function processImportChunk(
 
 /** An upload still `receiving` after this long was cut off (the HTTP limit is 230 s). */
 const RECEIVING_GIVE_UP_MS = 15 * 60_000;
+/**
+ * A job with chunks left and none written for this long has stalled: a chunk that failed on every
+ * delivery is dead-lettered (10 deliveries, minutes apart at most), so it will not come back.
+ */
+const WRITING_STALLED_MS = 30 * 60_000;
 
 export interface ImportProgress {
   id: string;
   /**
    * `receiving` (upload streaming in), `writing` (chunks on the queue, being written), `done`,
-   * `failed` (the upload stopped: see `failure`), `interrupted` (the upload never finished).
+   * `failed` (the upload stopped: see `failure`), `interrupted` (the upload never finished),
+   * `stalled` (chunks left, none written for 30 minutes: see `failure`).
    */
-  status: 'receiving' | 'writing' | 'done' | 'failed' | 'interrupted';
+  status: 'receiving' | 'writing' | 'done' | 'failed' | 'interrupted' | 'stalled';
   format: ImportFormat;
   by: string;
   acceptedAt: string;
@@ -566,7 +572,9 @@ export async function importProgress(
       : done
         ? 'done'
         : job.status === 'queued'
-          ? 'writing'
+          ? deps.now() - Math.max(lastFinished, job.acceptedAt) > WRITING_STALLED_MS
+            ? 'stalled'
+            : 'writing'
           : deps.now() - job.acceptedAt > RECEIVING_GIVE_UP_MS
             ? 'interrupted'
             : 'receiving';
@@ -596,6 +604,11 @@ export async function importProgress(
     unchangedRows,
     truncated: job.truncated,
     ...(job.status === 'failed' && job.failure ? { failure: job.failure } : {}),
+    ...(status === 'stalled'
+      ? {
+          failure: `${job.chunks - chunks.length} of ${job.chunks} chunks were not written in 30 minutes: look for dead-lettered import-chunk messages (status page), then import the whole file again; rows already enrolled are left as they are.`,
+        }
+      : {}),
     ...(status === 'interrupted'
       ? {
           failure:

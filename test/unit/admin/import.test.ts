@@ -140,6 +140,12 @@ describe('import jobs (large uploads go to the queue in chunks)', () => {
 
     let progress = await importProgress(t.deps, result.job.id);
     expect(progress).toMatchObject({ status: 'writing', chunks: 200, chunksWritten: 0, writtenRows: 0 });
+    // Nothing written for over 30 minutes: a chunk was dead-lettered; the job says what to do.
+    const stalled = await importProgress({ ...t.deps, now: () => NOW + 31 * 60_000 }, result.job.id);
+    expect(stalled.status).toBe('stalled');
+    expect(stalled.failure).toMatch(
+      /^200 of 200 chunks were not written in 30 minutes: look for dead-lettered/,
+    );
 
     for (const chunk of t.queue.chunks) await processImportChunk(t.deps, chunk);
     progress = await importProgress(t.deps, result.job.id);
