@@ -2,7 +2,7 @@ import { ConfigError, ValidationError } from '../errors.js';
 import type { LifecycleOutcome } from '../domain/subscription-lifecycle.js';
 import { LIFECYCLE_EVENTS } from '../domain/notifications.js';
 import type { ImportChunkMessage, LifecycleMessage } from '../domain/model.js';
-import { IMPORT_CHUNK, processImportChunk } from '../admin/mailboxes.js';
+import { IMPORT_JOB_CHUNK, processImportChunk } from '../admin/mailboxes.js';
 import { isImportJobId } from '../store/import-job-store.js';
 import { describeNotificationOutcome } from '../delivery/outcome.js';
 import type { RetryingChangeMessage } from '../domain/ports.js';
@@ -125,7 +125,7 @@ function checkImportChunk(body: unknown): ImportChunkMessage {
     (m.chunk as number) < 0 ||
     !Number.isSafeInteger(m.acceptedAt) ||
     !Array.isArray(m.rows) ||
-    m.rows.length > IMPORT_CHUNK ||
+    m.rows.length > IMPORT_JOB_CHUNK ||
     !m.rows.every(rowOk)
   ) {
     throw new ValidationError('import chunk message is malformed');

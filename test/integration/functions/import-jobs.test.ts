@@ -80,7 +80,7 @@ describe('import jobs', () => {
       invalid: 1,
       queued: count,
       errors: [{ row: count + 2, reason: 'email is not an address like name@domain' }],
-      job: { status: 'writing', chunks: 5, location },
+      job: { status: 'writing', chunks: 25, location },
     });
 
     const done = await untilDone(location);
@@ -92,8 +92,8 @@ describe('import jobs', () => {
       writtenRows: count,
       accepted: count,
       unchanged: 0,
-      chunks: 5,
-      chunksWritten: 5,
+      chunks: 25,
+      chunksWritten: 25,
     });
     expect(done.durationMs).toBeGreaterThanOrEqual(0);
     expect(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
-  IMPORT_CHUNK,
+  IMPORT_JOB_CHUNK,
   IMPORT_SYNC_MAX_ROWS,
   importMailboxes,
   importProgress,
@@ -125,7 +125,7 @@ describe('import jobs (large uploads go to the queue in chunks)', () => {
     expect(t.jobs.jobs.size).toBe(0);
   });
 
-  it('queues 100,000 rows as 200 chunks without writing a mailbox, then the chunks write them all', async () => {
+  it('queues 100,000 rows as 1,000 chunks without writing a mailbox, then the chunks write them all', async () => {
     const t = withJobs();
     const upload = csvOf(100_000) + '\nnot-an-address,ews\nbulk000001@contoso.example,ews';
     const result = await importMailboxes(t.deps, linesOf(upload), 'csv', { by: 'adele@contoso.example' });
@@ -133,18 +133,20 @@ describe('import jobs (large uploads go to the queue in chunks)', () => {
     if (result.mode !== 'job') return;
     expect(result.report).toMatchObject({ rows: 100_002, invalid: 2, accepted: 0 });
     expect(result.report.errors.map((e) => e.row)).toEqual([100_002, 100_003]);
-    expect(result.job).toMatchObject({ status: 'queued', chunks: 200, queuedRows: 100_000 });
-    expect(t.queue.chunks).toHaveLength(200);
-    expect(t.queue.chunks.every((c) => c.rows.length === IMPORT_CHUNK && c.acceptedAt === NOW)).toBe(true);
+    expect(result.job).toMatchObject({ status: 'queued', chunks: 1_000, queuedRows: 100_000 });
+    expect(t.queue.chunks).toHaveLength(1_000);
+    expect(t.queue.chunks.every((c) => c.rows.length === IMPORT_JOB_CHUNK && c.acceptedAt === NOW)).toBe(
+      true,
+    );
     expect(await t.work.count('migrate')).toBe(0);
 
     let progress = await importProgress(t.deps, result.job.id);
-    expect(progress).toMatchObject({ status: 'writing', chunks: 200, chunksWritten: 0, writtenRows: 0 });
+    expect(progress).toMatchObject({ status: 'writing', chunks: 1_000, chunksWritten: 0, writtenRows: 0 });
     // Nothing written for over 30 minutes: a chunk was dead-lettered; the job says what to do.
     const stalled = await importProgress({ ...t.deps, now: () => NOW + 31 * 60_000 }, result.job.id);
     expect(stalled.status).toBe('stalled');
     expect(stalled.failure).toMatch(
-      /^200 of 200 chunks were not written in 30 minutes: look for dead-lettered/,
+      /^1000 of 1000 chunks were not written in 30 minutes: look for dead-lettered/,
     );
 
     for (const chunk of t.queue.chunks) await processImportChunk(t.deps, chunk);
@@ -157,7 +159,7 @@ describe('import jobs (large uploads go to the queue in chunks)', () => {
       writtenRows: 100_000,
       accepted: 100_000,
       unchanged: 0,
-      chunksWritten: 200,
+      chunksWritten: 1_000,
       by: 'adele@contoso.example',
     });
     expect(await t.work.count('migrate')).toBe(100_000);
@@ -192,7 +194,7 @@ describe('import jobs (large uploads go to the queue in chunks)', () => {
   });
 
   it('a queue failure mid-upload marks the job failed in words and is thrown (the caller answers 503)', async () => {
-    const t = withJobs(8);
+    const t = withJobs(40);
     await expect(importMailboxes(t.deps, linesOf(csvOf(10_000)), 'csv')).rejects.toBeInstanceOf(
       DependencyError,
     );
