@@ -44,6 +44,7 @@ import type {
   WorkQueuePort,
 } from '../domain/ports.js';
 import { CachedSubscriptionLookup } from '../domain/subscription-cache.js';
+import { CLIENT_STATE_CENSUS, LookupPathGate, type ClientStateCensus } from '../domain/lookup-path.js';
 import { createTableStores } from '../store/index.js';
 import {
   CoalescingNotificationQueue,
@@ -61,6 +62,8 @@ export interface Services {
   mailboxes: MailboxStore;
   subscriptions: SubscriptionStore;
   subscriptionLookup: CachedSubscriptionLookup;
+  /** Whether the webhook still looks up old-style clientStates (the timer's census, read at most once a minute). */
+  lookupPath: LookupPathGate;
   queue: NotificationQueue;
   ingest: IngestDeps;
   renewalSchedule: RenewalSchedulePort;
@@ -135,6 +138,15 @@ export async function buildServices(settings: Settings, env: Env = process.env):
     knownTtlMs: settings.subscriptionCacheSeconds * 1000,
     unknownTtlMs: settings.unknownSubscriptionCacheSeconds * 1000,
     maxEntries: 100_000,
+    now: () => Date.now(),
+  });
+  // Read only when an old-style clientState arrives, at most once a minute per instance; once it
+  // has read `off`, never again: then forged traffic costs no storage request at all.
+  const lookupPath = new LookupPathGate({
+    mode: settings.clientStateLookup,
+    read: async () =>
+      (await stores.control.get<ClientStateCensus>(CLIENT_STATE_CENSUS))?.value.lookupPath !== 'off',
+    refreshMs: LOOKUP_PATH_REFRESH_MS,
     now: () => Date.now(),
   });
   const graph = settings.graph;
@@ -228,6 +240,7 @@ export async function buildServices(settings: Settings, env: Env = process.env):
     control: stores.control,
     work: stores.work,
     migrationBatchSize: settings.admin.migrationBatchSize,
+    lookupPath: { mode: settings.clientStateLookup, keysConfigured: settings.clientStateKeys !== undefined },
     ...withInterval(intervalOfSchedule(settings.maintenance.schedule)),
   });
   const connectivity: ConnectivityDeps = {
@@ -271,12 +284,14 @@ export async function buildServices(settings: Settings, env: Env = process.env):
     mailboxes: stores.mailboxes,
     subscriptions: stores.subscriptions,
     subscriptionLookup,
+    lookupPath,
     queue,
     ingest: {
       subscriptions: subscriptionLookup,
       queue,
       now: () => new Date(),
       clientStateKeys: settings.clientStateKeys,
+      lookupPath,
     },
     work: stores.work,
     control: stores.control,
@@ -298,6 +313,9 @@ export async function buildServices(settings: Settings, env: Env = process.env):
     },
   };
 }
+
+/** How long a webhook instance trusts what it read of the lookup path while it is on. */
+export const LOOKUP_PATH_REFRESH_MS = 60_000;
 
 function withInterval(intervalMs: number | undefined): { maintenanceIntervalMs?: number } {
   return intervalMs === undefined ? {} : { maintenanceIntervalMs: intervalMs };
@@ -365,8 +383,8 @@ export function validateSettingsAtStartup(env: Env = process.env): void {
 }
 
 /**
- * Signed (`v1.…`, 70–86 characters) when CLIENT_STATE_KEYS is set, so the webhook can reject a
- * forged one without a storage read; otherwise 32 random bytes in base64url (43 characters).
+ * Signed (`v2.…`, at most 123 characters) when CLIENT_STATE_KEYS is set, so the webhook can reject
+ * a forged one without a storage read; otherwise 32 random bytes in base64url (43 characters).
  */
 function newClientStateFor(
   keys: ClientStateKeyring | undefined,
