@@ -140,13 +140,13 @@ export async function buildServices(settings: Settings, env: Env = process.env):
     maxEntries: 100_000,
     now: () => Date.now(),
   });
-  // Read only when an old-style clientState arrives, at most once a minute per instance; once it
+  // Read only when an old-style clientState arrives, at most once a minute (by default) per instance; once it
   // has read `off`, never again: then forged traffic costs no storage request at all.
   const lookupPath = new LookupPathGate({
     mode: settings.clientStateLookup,
     read: async () =>
       (await stores.control.get<ClientStateCensus>(CLIENT_STATE_CENSUS))?.value.lookupPath !== 'off',
-    refreshMs: LOOKUP_PATH_REFRESH_MS,
+    refreshMs: settings.clientStateLookupRefreshMs,
     now: () => Date.now(),
   });
   const graph = settings.graph;
@@ -313,9 +313,6 @@ export async function buildServices(settings: Settings, env: Env = process.env):
     },
   };
 }
-
-/** How long a webhook instance trusts what it read of the lookup path while it is on. */
-export const LOOKUP_PATH_REFRESH_MS = 60_000;
 
 function withInterval(intervalMs: number | undefined): { maintenanceIntervalMs?: number } {
   return intervalMs === undefined ? {} : { maintenanceIntervalMs: intervalMs };

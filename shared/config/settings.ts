@@ -12,6 +12,7 @@ import {
   CLIENT_STATE_SETTING_SPECS,
   readClientStateKeys,
   readClientStateLookupMode,
+  readClientStateLookupRefreshMs,
 } from './client-state-settings.js';
 import type { LookupPathMode } from '../domain/lookup-path.js';
 import type { ClientStateKeyring } from '../domain/client-state.js';
@@ -38,6 +39,8 @@ export interface Settings {
   clientStateKeys: ClientStateKeyring | undefined;
   /** CLIENT_STATE_LOOKUP: whether old-style clientStates are looked up (auto: the timer's census). */
   clientStateLookup: LookupPathMode;
+  /** CLIENT_STATE_LOOKUP_REFRESH_SECONDS in ms. */
+  clientStateLookupRefreshMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   graph: GraphSettings;
   deviceApi: DeviceApiSettings;
@@ -253,6 +256,7 @@ export function loadSettings(env: Env): Settings {
   const unknownSubscriptionCacheSeconds = intIn('UNKNOWN_SUBSCRIPTION_CACHE_SECONDS', 0, 3600);
   const clientStateKeys = readClientStateKeys(get, problems);
   const clientStateLookup = readClientStateLookupMode(get, problems);
+  const clientStateLookupRefreshMs = readClientStateLookupRefreshMs(get, problems);
 
   const logLevel = withDefault('LOG_LEVEL');
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
@@ -296,6 +300,7 @@ export function loadSettings(env: Env): Settings {
     unknownSubscriptionCacheSeconds,
     clientStateKeys,
     clientStateLookup,
+    clientStateLookupRefreshMs,
     logLevel: logLevel as Settings['logLevel'],
     graph,
     deviceApi,
