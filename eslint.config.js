@@ -10,6 +10,8 @@ export default tseslint.config(
       'bench/results/**',
       '.local/**',
       'eslint.config.js',
+      // CI helper scripts (plain Node, outside the TypeScript project).
+      '.ci/**',
     ],
   },
   eslint.configs.recommended,

@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { startLocalHost } from '../dev/local/host.js';
 import { signClientState } from '../shared/domain/client-state.js';
 import { ingestNotifications } from '../shared/domain/ingest.js';
+import { CLIENT_STATE_CENSUS, freshCensus } from '../shared/domain/lookup-path.js';
 import type { SubscriptionRecord } from '../shared/domain/model.js';
 import { createServiceBusClient, ServiceBusNotificationQueue } from '../shared/queue/notification-queue.js';
 
@@ -56,6 +57,23 @@ store.getSubscription = (subscriptionId) => {
   subscriptionReads++;
   return readSubscription(subscriptionId);
 };
+// The other storage request the webhook can make: the lookup-path census (control table).
+const control = host.services.control;
+const readControl = control.get.bind(control);
+control.get = <T>(name: string) => {
+  subscriptionReads++;
+  return readControl<T>(name);
+};
+// With keys, as a deployment whose census found no old-style subscription left (the bench
+// creates none): the lookup path is off. BENCH_LOOKUP_PATH=on keeps it on.
+if (keys && process.env.BENCH_LOOKUP_PATH !== 'on') {
+  await readControl(CLIENT_STATE_CENSUS); // the table exists
+  await control.put(CLIENT_STATE_CENSUS, {
+    ...freshCensus(Date.now()),
+    lookupPath: 'off',
+    offSince: new Date().toISOString(),
+  });
+}
 
 // Naive baseline: validate, then fetch each message (simulated) before answering, enqueueing one by one.
 const naiveClient = createServiceBusClient({ connectionString: host.env.ServiceBusConnection! });

@@ -3,9 +3,11 @@
  * notifications per POST), against the real adapters (Azurite, AMQP stand-in), compared in the
  * same run with a naive handler that fetches each message (~100 ms) before acknowledging.
  *
- * Then a forged flood: random subscription ids with made-up clientStates, signed-looking (`v1.`,
- * our key id, random MAC) and unsigned, reporting forged notifications/s and Table Storage reads
- * per forged notification (target for signed: 0).
+ * Then a forged flood, to /api/notifications and to /api/lifecycle: random subscription ids with
+ * made-up clientStates, signed-looking (`v2.`, our key id, random MAC) and unsigned (old-style),
+ * reporting forged notifications/s and Table Storage requests (subscription reads and census reads)
+ * per forged notification. With keys the lookup path is off, as after the census found no
+ * old-style subscription left (BENCH_LOOKUP_PATH=on: on): target 0 for every kind.
  *
  * Settings (env): BENCH_DURATION seconds per phase (10), BENCH_CONNECTIONS (64),
  * BENCH_TARGET_RATE notifications/s for the fixed-rate phase (2000), BENCH_SIGNED (1: the
@@ -111,9 +113,24 @@ function graphPayload(items: number): string {
  * A flood POST: `items` notifications for random subscription ids (never the same twice, so the
  * webhook's cache of unknown ids does not help) and made-up clientStates.
  */
-function forgedPayload(items: number, kind: 'signed' | 'unsigned'): string {
+function forgedPayload(items: number, kind: 'signed' | 'unsigned', route: Route = 'notifications'): string {
   const value = [];
   const tenantId = ready.subscriptions[0]!.tenantId;
+  if (route === 'lifecycle') {
+    for (let i = 0; i < items; i++) {
+      value.push({
+        subscriptionId: randomUUID(),
+        subscriptionExpirationDateTime: '2026-11-30T11:00:00.0000000Z',
+        lifecycleEvent: 'subscriptionRemoved',
+        clientState:
+          kind === 'signed'
+            ? `v2.${ready.signingKeyId ?? 'k1'}.${randomUUID()}.${randomBytes(16).toString('base64url')}.${randomBytes(32).toString('base64url')}`
+            : randomBytes(32).toString('base64url'),
+        tenantId,
+      });
+    }
+    return JSON.stringify({ value });
+  }
   for (let i = 0; i < items; i++) {
     const id = `forged-${(sequence++).toString(36)}`;
     const userId = randomUUID();
@@ -124,7 +141,7 @@ function forgedPayload(items: number, kind: 'signed' | 'unsigned'): string {
       resourceData: { '@odata.type': '#Microsoft.Graph.Message', id },
       clientState:
         kind === 'signed'
-          ? `v1.${ready.signingKeyId ?? 'k1'}.${randomBytes(16).toString('base64url')}.${randomBytes(32).toString('base64url')}`
+          ? `v2.${ready.signingKeyId ?? 'k1'}.${userId}.${randomBytes(16).toString('base64url')}.${randomBytes(32).toString('base64url')}`
           : randomBytes(32).toString('base64url'),
       tenantId,
     });
@@ -132,7 +149,10 @@ function forgedPayload(items: number, kind: 'signed' | 'unsigned'): string {
   return JSON.stringify({ value });
 }
 
+type Route = 'notifications' | 'lifecycle';
+
 interface FloodResult {
+  route: Route;
   clientStates: 'signed' | 'unsigned';
   itemsPerPost: number;
   forgedNotificationsPerSecond: number;
@@ -148,18 +168,20 @@ async function flood(
   kind: 'signed' | 'unsigned',
   itemsPerPost: number,
   seconds: number,
+  route: Route = 'notifications',
 ): Promise<FloodResult> {
   const before = await queued();
   const readsBefore = await readsOfChild();
   const cpuBefore = await cpuOfChild();
-  const result = await closedLoop(`${ready.url}/api/notifications`, seconds, itemsPerPost, () =>
-    forgedPayload(itemsPerPost, kind),
+  const result = await closedLoop(`${ready.url}/api/${route}`, seconds, itemsPerPost, () =>
+    forgedPayload(itemsPerPost, kind, route),
   );
   const cpuAfter = await cpuOfChild();
   await new Promise((r) => setTimeout(r, 200));
   const reads = (await readsOfChild()) - readsBefore;
   const notifications = result.ok * itemsPerPost;
   return {
+    route,
     clientStates: kind,
     itemsPerPost,
     forgedNotificationsPerSecond: Math.round(notifications / result.seconds),
@@ -341,11 +363,21 @@ try {
       }
     }
   }
-  for (const kind of SIGNED ? (['signed', 'unsigned'] as const) : (['unsigned'] as const)) {
-    const r = await flood(kind, 1, DURATION);
+  for (const [kind, route] of SIGNED
+    ? ([
+        ['signed', 'notifications'],
+        ['unsigned', 'notifications'],
+        ['signed', 'lifecycle'],
+        ['unsigned', 'lifecycle'],
+      ] as const)
+    : ([
+        ['unsigned', 'notifications'],
+        ['unsigned', 'lifecycle'],
+      ] as const)) {
+    const r = await flood(kind, 1, DURATION, route);
     floods.push(r);
     console.log(
-      `forged ${kind.padEnd(8)} ${String(r.forgedNotificationsPerSecond).padStart(6)} notif/s  storage reads ${r.storageReadsPerForgedNotification}/notif  p99 ${String(r.ackP99Ms).padStart(5)} ms  CPU ${r.cpuMsPerNotification} ms/notif  enqueued ${r.enqueued}  non2xx ${r.non2xx}  errors ${r.errors}`,
+      `forged ${route.padEnd(13)} ${kind.padEnd(8)} ${String(r.forgedNotificationsPerSecond).padStart(6)} notif/s  storage reads ${r.storageReadsPerForgedNotification}/notif  p99 ${String(r.ackP99Ms).padStart(5)} ms  CPU ${r.cpuMsPerNotification} ms/notif  enqueued ${r.enqueued}  non2xx ${r.non2xx}  errors ${r.errors}`,
     );
   }
 } finally {
@@ -381,9 +413,10 @@ console.table(
 );
 console.table(
   floods.map((r) => ({
+    route: r.route,
     'forged clientStates': r.clientStates,
     'notif/s': r.forgedNotificationsPerSecond,
-    'storage reads/notif': r.storageReadsPerForgedNotification,
+    'storage requests/notif': r.storageReadsPerForgedNotification,
     'p99 ms': r.ackP99Ms,
     'CPU ms/notif': r.cpuMsPerNotification,
     enqueued: r.enqueued,

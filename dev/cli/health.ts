@@ -93,6 +93,14 @@ export async function status({ client, io, options }: CommandContext): Promise<n
       'dead letters',
       s.queue?.deadLetters === null ? 'not known (this queue does not report them)' : s.queue?.deadLetters,
     ],
+    [
+      'lookup path',
+      s.lookupPath
+        ? s.lookupPath.on
+          ? `on (${s.lookupPath.oldStyleSubscriptions === null ? 'first census cycle running' : `${s.lookupPath.oldStyleSubscriptions} old-style subscription(s) left at the last cycle`}${s.lookupPath.mode === 'auto' ? '' : `, CLIENT_STATE_LOOKUP=${s.lookupPath.mode}`})`
+          : `off${s.lookupPath.mode === 'auto' ? '' : ` (CLIENT_STATE_LOOKUP=${s.lookupPath.mode})`}`
+        : undefined,
+    ],
   ])}`;
   if (s.migration && typeof s.migration.remaining === 'number')
     out += `\n${paint('bold', 'migration')}\n${indent(describeProgress(s.migration, io))}`;

@@ -25,6 +25,14 @@ import {
   type CredentialSource,
 } from './credential-card.js';
 import { migrationProgress, type MigrationProgress } from './migration.js';
+import {
+  CENSUS_CYCLE_MS,
+  CLIENT_STATE_CENSUS,
+  lookupPathStatus,
+  type ClientStateCensus,
+  type LookupPathMode,
+  type LookupPathStatus,
+} from '../domain/lookup-path.js';
 
 /** The maintenance report's control document (shared/app/maintenance.ts LAST_MAINTENANCE_RUN). */
 export const MAINTENANCE_LAST_RUN = 'maintenance-last-run';
@@ -71,6 +79,11 @@ export interface StatusDocument {
   };
   migration: MigrationProgress;
   queue: { deadLetters: number | null; detail?: string };
+  /**
+   * The webhook's lookup path for old-style (unsigned or v1) clientStates: on while such
+   * subscriptions may remain (with the timer's count), off once none is left.
+   */
+  lookupPath: LookupPathStatus;
 }
 
 export type TokenCheck = { ok: true } | { ok: false; detail: string; action: string };
@@ -90,6 +103,8 @@ export interface StatusDeps {
   control: ControlStorePort;
   work: WorkQueuePort;
   migrationBatchSize: number;
+  /** CLIENT_STATE_LOOKUP and whether CLIENT_STATE_KEYS is set. */
+  lookupPath?: { mode: LookupPathMode; keysConfigured: boolean };
   /** The timer's period when known from its schedule (NCRONTAB), for `nextRunAt`. */
   maintenanceIntervalMs?: number;
   /** Default STATUS_CACHE_MS. */
@@ -148,14 +163,20 @@ export class StatusReporter {
   async status(): Promise<StatusDocument> {
     const { deps } = this;
     const now = deps.now();
-    const [mailboxes, subscriptions, token, queue, lastRun, migration] = await Promise.all([
+    const [mailboxes, subscriptions, token, queue, lastRun, migration, census] = await Promise.all([
       this.mailboxCounts.get(),
       this.subscriptionCounts.get(),
       this.tokenCheck.get(),
       this.deadLetters.get(),
       deps.control.get<StoredRun>(MAINTENANCE_LAST_RUN),
       migrationProgress(deps, { batchSize: deps.migrationBatchSize }),
+      deps.control.get<ClientStateCensus>(CLIENT_STATE_CENSUS),
     ]);
+    const lookupPath = lookupPathStatus(census?.value, {
+      mode: deps.lookupPath?.mode ?? 'auto',
+      keysConfigured: deps.lookupPath?.keysConfigured ?? false,
+      cycleMs: CENSUS_CYCLE_MS,
+    });
     const credential = credentialCard(deps.credential, now);
     const maintenance = maintenanceSection(lastRun?.value, now, deps.maintenanceIntervalMs);
     const assessment = assess({
@@ -178,6 +199,7 @@ export class StatusReporter {
       maintenance,
       migration,
       queue,
+      lookupPath,
     };
   }
 }

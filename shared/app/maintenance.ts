@@ -9,6 +9,12 @@ import { purgeExpiredDeliveryRecords } from '../delivery/index.js';
 import { retentionCutoffDay } from '../domain/idempotency.js';
 import { countMaintenanceRun, recordMaintenanceMetrics } from '../telemetry/index.js';
 import type { Services } from './services.js';
+import {
+  RenewedSubscriptions,
+  censusIsActive,
+  runClientStateCensus,
+  type ClientStateCensusReport,
+} from './client-state-census.js';
 
 /** Delivery records deleted per run at most; the rest wait for the next run (`more: true`). */
 export const DELIVERY_PURGE_MAX_ROWS_PER_RUN = 50_000;
@@ -48,6 +54,8 @@ export interface MaintenanceReport extends RenewalReport {
   /** Pending mailboxes given subscriptions and EWS mailboxes migrated (after the renewals). */
   mailboxes: MailboxWorkReport | { status: 'failed'; error: string };
   purge: DeliveryPurgeReport;
+  /** The census of old-style clientStates (lookup path): renewed ones classified, recreated as v2. */
+  clientStates: ClientStateCensusReport;
 }
 
 /** The last run's report, kept for the status page (control document). */
@@ -78,11 +86,17 @@ export async function runMaintenance(
   const now = options.now ?? (() => Date.now());
   const start = now();
   countMaintenanceRun();
+  // The census watches what the pass renews, until it has switched the lookup path off for good.
+  const renewed = new RenewedSubscriptions();
+  renewed.active = await censusIsActive(services).catch((error: unknown) => {
+    warn(`reading the clientState census failed: ${ensureError(error).message}`);
+    return false;
+  });
   const renewal = await runRenewalPass({
     now,
     sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
     schedule: services.renewalSchedule,
-    graph: services.renewals,
+    graph: renewed.wrap(services.renewals),
     lease: services.leases,
     budgets: services.writeBudgets,
     options: { windowMs: services.settings.maintenance.renewalWindowMs },
@@ -101,6 +115,12 @@ export async function runMaintenance(
   const groups = await runGroupSyncStep(services, warn, now, start + MAILBOX_WORK_DEADLINE_MS);
   const mailboxes = await runMailboxWorkStep(services, warn, now, start + MAILBOX_WORK_DEADLINE_MS);
 
+  const clientStates = await runClientStateCensus(services, renewed, renewal, {
+    now,
+    deadline: start + MAILBOX_WORK_DEADLINE_MS,
+    warn,
+  });
+
   let purge: DeliveryPurgeReport;
   if (!renewal.leaseHeld) purge = { status: 'skipped', reason: 'lease_not_held' };
   else if (renewal.stoppedBy === 'leaseLost') purge = { status: 'skipped', reason: 'lease_lost' };
@@ -111,7 +131,7 @@ export async function runMaintenance(
       maxRows: options.purgeMaxRows ?? DELIVERY_PURGE_MAX_ROWS_PER_RUN,
     });
   }
-  const report = { ...renewal, groups, mailboxes, purge };
+  const report = { ...renewal, groups, mailboxes, purge, clientStates };
   await recordMaintenanceMetrics(
     { ...services, graphCredential: services.settings.graph?.credential },
     { renewal, mailboxes },

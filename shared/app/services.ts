@@ -45,6 +45,7 @@ import type {
   WorkQueuePort,
 } from '../domain/ports.js';
 import { CachedSubscriptionLookup } from '../domain/subscription-cache.js';
+import { CLIENT_STATE_CENSUS, LookupPathGate, type ClientStateCensus } from '../domain/lookup-path.js';
 import { createTableStores } from '../store/index.js';
 import {
   CoalescingNotificationQueue,
@@ -62,6 +63,8 @@ export interface Services {
   mailboxes: MailboxStore;
   subscriptions: SubscriptionStore;
   subscriptionLookup: CachedSubscriptionLookup;
+  /** Whether the webhook still looks up old-style clientStates (the timer's census, read at most once a minute). */
+  lookupPath: LookupPathGate;
   queue: NotificationQueue;
   ingest: IngestDeps;
   renewalSchedule: RenewalSchedulePort;
@@ -136,6 +139,15 @@ export async function buildServices(settings: Settings, env: Env = process.env):
     knownTtlMs: settings.subscriptionCacheSeconds * 1000,
     unknownTtlMs: settings.unknownSubscriptionCacheSeconds * 1000,
     maxEntries: 100_000,
+    now: () => Date.now(),
+  });
+  // Read only when an old-style clientState arrives, at most once a minute (by default) per instance; once it
+  // has read `off`, never again: then forged traffic costs no storage request at all.
+  const lookupPath = new LookupPathGate({
+    mode: settings.clientStateLookup,
+    read: async () =>
+      (await stores.control.get<ClientStateCensus>(CLIENT_STATE_CENSUS))?.value.lookupPath !== 'off',
+    refreshMs: settings.clientStateLookupRefreshMs,
     now: () => Date.now(),
   });
   const graph = settings.graph;
@@ -230,6 +242,7 @@ export async function buildServices(settings: Settings, env: Env = process.env):
     control: stores.control,
     work: stores.work,
     migrationBatchSize: settings.admin.migrationBatchSize,
+    lookupPath: { mode: settings.clientStateLookup, keysConfigured: settings.clientStateKeys !== undefined },
     ...withInterval(intervalOfSchedule(settings.maintenance.schedule)),
   });
   const connectivity: ConnectivityDeps = {
@@ -273,12 +286,14 @@ export async function buildServices(settings: Settings, env: Env = process.env):
     mailboxes: stores.mailboxes,
     subscriptions: stores.subscriptions,
     subscriptionLookup,
+    lookupPath,
     queue,
     ingest: {
       subscriptions: subscriptionLookup,
       queue,
       now: () => new Date(),
       clientStateKeys: settings.clientStateKeys,
+      lookupPath,
     },
     work: stores.work,
     control: stores.control,
@@ -367,8 +382,8 @@ export function validateSettingsAtStartup(env: Env = process.env): void {
 }
 
 /**
- * Signed (`v1.…`, 70–86 characters) when CLIENT_STATE_KEYS is set, so the webhook can reject a
- * forged one without a storage read; otherwise 32 random bytes in base64url (43 characters).
+ * Signed (`v2.…`, at most 123 characters) when CLIENT_STATE_KEYS is set, so the webhook can reject
+ * a forged one without a storage read; otherwise 32 random bytes in base64url (43 characters).
  */
 function newClientStateFor(
   keys: ClientStateKeyring | undefined,

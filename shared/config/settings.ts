@@ -8,7 +8,13 @@ import {
   type NotificationSettings,
 } from '../delivery/settings.js';
 import { ADMIN_SETTING_SPECS, readAdminSettings, type AdminSettings } from '../admin/settings.js';
-import { CLIENT_STATE_SETTING_SPECS, readClientStateKeys } from './client-state-settings.js';
+import {
+  CLIENT_STATE_SETTING_SPECS,
+  readClientStateKeys,
+  readClientStateLookupMode,
+  readClientStateLookupRefreshMs,
+} from './client-state-settings.js';
+import type { LookupPathMode } from '../domain/lookup-path.js';
 import type { ClientStateKeyring } from '../domain/client-state.js';
 
 /**
@@ -31,6 +37,10 @@ export interface Settings {
   unknownSubscriptionCacheSeconds: number;
   /** Keys of signed clientStates (the first signs); undefined: unsigned random clientStates. */
   clientStateKeys: ClientStateKeyring | undefined;
+  /** CLIENT_STATE_LOOKUP: whether old-style clientStates are looked up (auto: the timer's census). */
+  clientStateLookup: LookupPathMode;
+  /** CLIENT_STATE_LOOKUP_REFRESH_SECONDS in ms. */
+  clientStateLookupRefreshMs: number;
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   graph: GraphSettings;
   deviceApi: DeviceApiSettings;
@@ -245,6 +255,8 @@ export function loadSettings(env: Env): Settings {
   const subscriptionCacheSeconds = intIn('SUBSCRIPTION_CACHE_SECONDS', 0, 3600);
   const unknownSubscriptionCacheSeconds = intIn('UNKNOWN_SUBSCRIPTION_CACHE_SECONDS', 0, 3600);
   const clientStateKeys = readClientStateKeys(get, problems);
+  const clientStateLookup = readClientStateLookupMode(get, problems);
+  const clientStateLookupRefreshMs = readClientStateLookupRefreshMs(get, problems);
 
   const logLevel = withDefault('LOG_LEVEL');
   if (!['debug', 'info', 'warn', 'error'].includes(logLevel)) {
@@ -287,6 +299,8 @@ export function loadSettings(env: Env): Settings {
     subscriptionCacheSeconds,
     unknownSubscriptionCacheSeconds,
     clientStateKeys,
+    clientStateLookup,
+    clientStateLookupRefreshMs,
     logLevel: logLevel as Settings['logLevel'],
     graph,
     deviceApi,

@@ -1,7 +1,8 @@
 import {
+  clientStateKind,
   hasSignedClientStateShape,
-  isSignedClientState,
   verifyClientState,
+  verifyLifecycleClientState,
   type ClientStateKeyring,
 } from './client-state.js';
 import type { QueuedNotification } from './model.js';
@@ -31,6 +32,11 @@ export interface IngestDeps {
    * the subscription lookup, as before signed clientStates existed.
    */
   clientStateKeys?: ClientStateKeyring | undefined;
+  /**
+   * Whether old-style (unsigned or v1) clientStates are still looked up (see lookup-path.ts).
+   * Asked only when such an item arrives and only with `clientStateKeys`; without it they are.
+   */
+  lookupPath?: { isOn(): Promise<boolean> | boolean } | undefined;
 }
 
 /**
@@ -54,7 +60,7 @@ export async function ingestNotifications(
   for (let i = 0; i < payload.malformed.length; i++) drop('malformed');
 
   const keyring = deps.clientStateKeys;
-  const candidates = payload.items.filter((item) => {
+  let candidates = payload.items.filter((item) => {
     if (kind === 'lifecycle' && item.kind !== 'lifecycle') {
       drop('change_on_lifecycle_url');
       return false;
@@ -66,6 +72,17 @@ export async function ingestNotifications(
     }
     return true;
   });
+  // Old-style clientStates are looked up only while subscriptions with them may exist: once the
+  // timer's census found none left, they are dropped here, again before any storage request.
+  if (keyring && deps.lookupPath && candidates.some((item) => clientStateKind(item.clientState) !== 'v2')) {
+    if (!(await deps.lookupPath.isOn())) {
+      candidates = candidates.filter((item) => {
+        if (clientStateKind(item.clientState) === 'v2') return true;
+        drop('old_client_state');
+        return false;
+      });
+    }
+  }
 
   const receivedAt = deps.now();
   const subscriptions = await Promise.all(
@@ -94,12 +111,18 @@ export async function ingestNotifications(
 /**
  * A signed clientState is checked by its MAC against the notification's tenant and mailbox
  * user; an unsigned one passes here and is compared with the stored secret after the lookup
- * (subscriptions created before signing keep working). Lifecycle events do not name their user,
- * so only the shape and key id of theirs can be checked here; the stored secret decides.
+ * (subscriptions created before signing keep working). Lifecycle events do not name their user:
+ * a v2 clientState carries it, so its MAC is checked in full; of a v1 one only the shape and key
+ * id can be checked here, and the stored secret decides.
  */
 function signatureHolds(keyring: ClientStateKeyring, item: ParsedNotification): boolean {
-  if (!isSignedClientState(item.clientState)) return true;
-  if (item.kind === 'lifecycle') return hasSignedClientStateShape(keyring, item.clientState);
+  const signed = clientStateKind(item.clientState);
+  if (signed === 'unsigned') return true;
+  if (item.kind === 'lifecycle') {
+    return signed === 'v2'
+      ? verifyLifecycleClientState(keyring, item.clientState, item.tenantId)
+      : hasSignedClientStateShape(keyring, item.clientState);
+  }
   if (item.tenantId === undefined) return false;
   return verifyClientState(keyring, item.clientState, {
     tenantId: item.tenantId,

@@ -32,6 +32,7 @@ export type DropReason =
   | 'malformed'
   | 'unknown_subscription'
   | 'client_state_mismatch'
+  | 'old_client_state'
   | 'tenant_mismatch'
   | 'resource_mismatch'
   | 'lifecycle_on_change_url'

@@ -51,9 +51,11 @@ function postNotifications(value: unknown[]): Promise<Response> {
 }
 
 describe('signed clientStates (CLIENT_STATE_KEYS)', () => {
-  it('gives a new subscription a v1 clientState signed with the first key, stored and sent to Graph', async () => {
+  it('gives a new subscription a v2 clientState signed with the first key, stored and sent to Graph', async () => {
     const [subscription] = sim.subscriptions().filter((s) => s.resource.includes(user.id));
-    expect(subscription?.clientState).toMatch(/^v1\.k2\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
+    expect(subscription?.clientState).toMatch(
+      new RegExp(`^v2\\.k2\\.${user.id}\\.[A-Za-z0-9_-]{22}\\.[A-Za-z0-9_-]{43}$`),
+    );
     const stored = await host.services.subscriptions.getSubscription(subscription!.id);
     expect(stored?.clientState).toBe(subscription?.clientState);
     const keys = host.services.settings.clientStateKeys!;

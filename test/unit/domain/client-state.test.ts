@@ -6,8 +6,10 @@ import {
   isKeyring,
   isSignedClientState,
   parseClientStateKeys,
+  clientStateKind,
   signClientState,
   verifyClientState,
+  verifyLifecycleClientState,
   type ClientStateKeyring,
 } from '../../../shared/domain/client-state.js';
 import { MAX_CLIENT_STATE_LENGTH } from '../../../shared/domain/notifications.js';
@@ -31,8 +33,12 @@ function keyring(raw: string): ClientStateKeyring {
   return parsed;
 }
 
-describe('signed clientState', () => {
+/** The first format, as subscriptions created before v2 carry it. */
+const signV1: typeof signClientState = (ring, who, random) => signClientState(ring, who, random, 'v1');
+
+describe('signed clientState v1 (the first format, still verified for change notifications)', () => {
   const keys = keyring(`k1:${key1}`);
+  const signClientState = signV1;
 
   it('round-trips: what is signed for a tenant and user verifies for them', () => {
     const state = signClientState(keys, subject, counterBytes());
@@ -111,6 +117,12 @@ describe('signed clientState', () => {
     });
   });
 
+  it('cannot be verified from a lifecycle event (which does not name the user)', () => {
+    const state = signClientState(keys, subject, counterBytes());
+    expect(verifyLifecycleClientState(keys, state, subject.tenantId)).toBe(false);
+    expect(clientStateKind(state)).toBe('v1');
+  });
+
   it('checks only shape and key id for events that do not name their user', () => {
     const state = signClientState(keys, subject, counterBytes());
     expect(hasSignedClientStateShape(keys, state)).toBe(true);
@@ -126,6 +138,53 @@ describe('signed clientState', () => {
 
   it('refuses randomness of the wrong size', () => {
     expect(() => signClientState(keys, subject, () => new Uint8Array(NONCE_BYTES - 1))).toThrow(/16 bytes/);
+  });
+});
+
+describe('signed clientState v2 (carries the user: lifecycle events verify too)', () => {
+  const keys = keyring(`k1:${key1}`);
+
+  it('is what new subscriptions get, and round-trips for change and lifecycle notifications', () => {
+    const state = signClientState(keys, subject, counterBytes());
+    expect(state).toMatch(/^v2\.k1\.[0-9a-f-]{36}\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}$/);
+    expect(clientStateKind(state)).toBe('v2');
+    expect(verifyClientState(keys, state, subject)).toBe(true);
+    expect(verifyLifecycleClientState(keys, state, subject.tenantId.toLowerCase())).toBe(true);
+  });
+
+  it('stays within Graph’s 128 characters with the longest key id', () => {
+    const state = signClientState(keyring(`${'k'.repeat(16)}:${key1}`), subject, counterBytes());
+    expect(state.length).toBe(123);
+    expect(state.length).toBeLessThanOrEqual(MAX_CLIENT_STATE_LENGTH);
+  });
+
+  it('falls back to v1 for a user id that is not GUID-like (Graph’s always are)', () => {
+    const state = signClientState(keys, { ...subject, userId: 'x'.repeat(40) }, counterBytes());
+    expect(clientStateKind(state)).toBe('v1');
+  });
+
+  describe('fails for', () => {
+    const state = signClientState(keys, subject, counterBytes());
+    const [prefix, keyId, user, nonce, mac] = state.split('.') as [string, string, string, string, string];
+    const flip = (s: string) => (s.startsWith('A') ? `B${s.slice(1)}` : `A${s.slice(1)}`);
+    const otherUser = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
+    it.each([
+      ['another tenant', state, '11111111-2222-3333-4444-555555555555'],
+      ['another user written into it', [prefix, keyId, otherUser, nonce, mac].join('.'), subject.tenantId],
+      ['an unknown key id', [prefix, 'k9', user, nonce, mac].join('.'), subject.tenantId],
+      ['a garbled MAC', [prefix, keyId, user, nonce, flip(mac)].join('.'), subject.tenantId],
+      ['another nonce', [prefix, keyId, user, flip(nonce), mac].join('.'), subject.tenantId],
+      ['a missing part', [prefix, keyId, nonce, mac].join('.'), subject.tenantId],
+      ['the v1 prefix', `v1${state.slice(2)}`, subject.tenantId],
+      ['no tenant', state, undefined],
+    ])('%s', (_name, candidate, tenantId) => {
+      expect(verifyLifecycleClientState(keys, candidate, tenantId)).toBe(false);
+      if (tenantId)
+        expect(verifyClientState(keys, candidate, { tenantId, userId: subject.userId })).toBe(false);
+    });
+    it('a change notification about another user than the one it names', () => {
+      expect(verifyClientState(keys, state, { ...subject, userId: otherUser })).toBe(false);
+    });
   });
 });
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ingestNotifications } from '../../../shared/domain/ingest.js';
+import { LookupPathGate } from '../../../shared/domain/lookup-path.js';
 import { PayloadError } from '../../../shared/domain/notifications.js';
 import {
   isKeyring,
@@ -193,10 +194,7 @@ describe('ingestNotifications with signed clientStates', () => {
     ['another user in the resource', { resource: 'Users/aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee/Messages/m1' }],
     ['no tenant', { tenantId: undefined }],
     ['a truncated MAC', { clientState: signed.clientState.slice(0, -1) }],
-    [
-      'an unknown key id',
-      { clientState: signed.clientState.replace('v1.k1.', 'v1.k9.').replace('v1.k2.', 'v1.k9.') },
-    ],
+    ['an unknown key id', { clientState: signed.clientState.replace(/^(v[12]\.)k[12]\./, '$1k9.') }],
   ])('drops a genuine clientState replayed with %s before any lookup', async (_name, overrides) => {
     const { subscriptions, deps } = setupSigned();
     const result = await ingestNotifications(
@@ -262,5 +260,93 @@ describe('ingestNotifications with signed clientStates', () => {
     });
     expect(result.dropped).toEqual({ unknown_subscription: 50 });
     expect(subscriptions.reads).toBe(50);
+  });
+
+  describe('once the lookup path is off (no old-style subscription left)', () => {
+    const v1 = subscriptionRecord({
+      subscriptionId: '33333333-3333-4444-5555-666666666666',
+      clientState: signClientState(keys, subscriptionRecord(), nonce(8), 'v1'),
+    });
+    function setupOff(on = false) {
+      const { subscriptions, queue, deps } = setupSigned();
+      subscriptions.add(v1);
+      let censusReads = 0;
+      const lookupPath = new LookupPathGate({
+        mode: 'auto',
+        read: () => {
+          censusReads++;
+          return Promise.resolve(on);
+        },
+        refreshMs: 60_000,
+        now: () => 0,
+      });
+      return { subscriptions, queue, deps: { ...deps, lookupPath }, reads: () => censusReads };
+    }
+    const forgedLifecycle = Array.from({ length: 50 }, (_, i) =>
+      graphLifecycleNotification(signed, 'subscriptionRemoved', {
+        subscriptionId: `00000000-0000-0000-0000-${String(i).padStart(12, '0')}`,
+        clientState:
+          i % 3 === 0
+            ? `v2.k2.${subscriptionRecord().userId}.${'A'.repeat(22)}.${'B'.repeat(43)}`
+            : i % 3 === 1
+              ? `v1.k2.${'A'.repeat(22)}.${'B'.repeat(43)}`
+              : `unsigned-${i}`,
+      }),
+    );
+
+    it('drops forged lifecycle events (v2 by their MAC, old-style by the census) without a lookup', async () => {
+      const { subscriptions, queue, deps, reads } = setupOff();
+      const first = await ingestNotifications({ value: forgedLifecycle }, 'lifecycle', deps);
+      const second = await ingestNotifications({ value: forgedLifecycle }, 'lifecycle', deps);
+      for (const result of [first, second]) {
+        expect(result.accepted).toBe(0);
+        expect(result.dropped).toEqual({ client_state_mismatch: 17, old_client_state: 33 });
+      }
+      expect(subscriptions.reads).toBe(0);
+      expect(reads()).toBe(1); // read once, then remembered as off for good
+      expect(queue.sent).toHaveLength(0);
+    });
+
+    it('drops unsigned and v1 change notifications, even genuine-looking ones, without a lookup', async () => {
+      const { subscriptions, deps } = setupOff();
+      const result = await ingestNotifications(
+        { value: [graphChangeNotification(subA, 'm1'), graphChangeNotification(v1, 'm2')] },
+        'change',
+        deps,
+      );
+      expect(result.dropped).toEqual({ old_client_state: 2 });
+      expect(subscriptions.reads).toBe(0);
+    });
+
+    it('still accepts genuine v2 change and lifecycle notifications (one lookup each, for the mailbox)', async () => {
+      const { subscriptions, queue, deps, reads } = setupOff();
+      const change = await ingestNotifications(
+        { value: [graphChangeNotification(signed, 'm1')] },
+        'change',
+        deps,
+      );
+      const lifecycle = await ingestNotifications(
+        { value: [graphLifecycleNotification(signed, 'missed')] },
+        'lifecycle',
+        deps,
+      );
+      expect([change.accepted, lifecycle.accepted]).toEqual([1, 1]);
+      expect(subscriptions.reads).toBe(2);
+      expect(reads()).toBe(0); // only old-style items make it ask
+      expect(queue.messages).toHaveLength(2);
+    });
+
+    it('while on, looks old-style items up as before (the census read once per interval)', async () => {
+      const { subscriptions, deps, reads } = setupOff(true);
+      const result = await ingestNotifications(
+        { value: [graphChangeNotification(subA, 'm1'), graphChangeNotification(v1, 'm2')] },
+        'change',
+        deps,
+      );
+      expect(result.accepted).toBe(2);
+      await ingestNotifications({ value: [graphChangeNotification(subA, 'm3')] }, 'change', deps);
+      expect(subscriptions.reads).toBe(3);
+      expect(reads()).toBe(1);
+    });
   });
 });

@@ -80,6 +80,16 @@ export async function refreshHealth(api: AdminApi): Promise<Status | undefined> 
         ? (status.queue.deadLetters ?? `not counted${status.queue.detail ? `: ${status.queue.detail}` : ''}`)
         : undefined,
     ],
+    ['Old-style clientState lookups', lookupPathText(status.lookupPath)],
   ]);
   return status;
+}
+
+/** "on (12 old-style subscriptions left)", "off", or the reason when not yet counted. */
+function lookupPathText(path: Status['lookupPath']): string | undefined {
+  if (!path) return undefined;
+  if (!path.on) return 'off: forged traffic costs no storage request';
+  return path.oldStyleSubscriptions === null
+    ? 'on (first census cycle running)'
+    : `on (${path.oldStyleSubscriptions} old-style subscription(s) left at the last cycle)`;
 }

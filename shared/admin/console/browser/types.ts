@@ -35,6 +35,8 @@ export interface Status {
   };
   /** `deadLetters` is null when the queue cannot be counted (then `detail` says why). */
   queue?: { deadLetters: number | null; detail?: string };
+  /** The webhook's lookup path for old-style clientStates (shared/domain/lookup-path.ts). */
+  lookupPath?: { on: boolean; mode: string; reason: string; oldStyleSubscriptions: number | null };
 }
 
 export interface MailboxView {
