@@ -14,6 +14,7 @@ import {
   InMemoryWorkQueue,
 } from '../../../shared/domain/enrolment/in-memory.js';
 import { DependencyError, NotFoundError } from '../../../shared/errors.js';
+import { ROWS_PER_CHUNK as CONSOLE_ROWS_PER_CHUNK } from '../../../shared/admin/console/browser/csv.js';
 import { workKeyFor } from '../../../shared/store/work-queue-store.js';
 
 /**
@@ -225,5 +226,11 @@ describe('import jobs (large uploads go to the queue in chunks)', () => {
   it('an unknown job id is a 404-kind error', async () => {
     const t = withJobs();
     await expect(importProgress(t.deps, 'f'.repeat(32))).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe('the console and the sync limit', () => {
+  it("the console's upload chunk is never large enough to become a job it would not follow", () => {
+    expect(CONSOLE_ROWS_PER_CHUNK).toBeLessThanOrEqual(IMPORT_SYNC_MAX_ROWS);
   });
 });

@@ -12,6 +12,10 @@ export interface CsvChunk {
   firstLine: number;
 }
 
+/**
+ * At most the server's IMPORT_SYNC_MAX_ROWS (2,000): each upload is then written at once and
+ * answered with its outcomes (200), never turned into an import job (202) the page would follow.
+ */
 export const ROWS_PER_CHUNK = 2000;
 
 export function splitCsv(text: string, rowsPerChunk = ROWS_PER_CHUNK): { chunks: CsvChunk[]; rows: number } {
