@@ -85,7 +85,10 @@ export async function runMaintenance(
     graph: services.renewals,
     lease: services.leases,
     budgets: services.writeBudgets,
-    options: { windowMs: services.settings.maintenance.renewalWindowMs },
+    options: {
+      windowMs: services.settings.maintenance.renewalWindowMs,
+      leaseDurationMs: services.settings.maintenance.leaseDurationMs,
+    },
     onGone: async (entry) => {
       await services.lifecycle.recreate(entry.subscriptionId);
     },

@@ -38,6 +38,18 @@ describe('loadSettings', () => {
     });
   });
 
+  it('MAINTENANCE_LEASE_SECONDS: 300 by default, 30 to 600', () => {
+    expect(loadSettings(local).maintenance.leaseDurationMs).toBe(300_000);
+    expect(loadSettings({ ...local, MAINTENANCE_LEASE_SECONDS: '30' }).maintenance.leaseDurationMs).toBe(
+      30_000,
+    );
+    for (const bad of ['29', '601', 'soon']) {
+      expect(problemsOf({ ...local, MAINTENANCE_LEASE_SECONDS: bad }).join()).toMatch(
+        /^MAINTENANCE_LEASE_SECONDS/,
+      );
+    }
+  });
+
   it('reads the Azure (managed identity) form', () => {
     const settings = loadSettings({
       ...local,
