@@ -437,7 +437,10 @@ describe('AMQP stand-in lifecycle', () => {
       const messages = await receive(receiver, 4);
       const byId = new Map(messages.map((m) => [m.messageId, m]));
       await receiver.completeMessage(byId.get('done')!);
-      await receiver.deadLetterMessage(byId.get('poison')!, { deadLetterReason: 'Poison' });
+      await receiver.deadLetterMessage(byId.get('poison')!, {
+        deadLetterReason: 'Poison',
+        deadLetterErrorDescription: 'cannot parse',
+      });
       await receiver.abandonMessage(byId.get('abandoned')!);
       // 'abandoned' is now available again; 'locked' stays locked when the broker goes away.
       await receiver.close();
@@ -453,7 +456,7 @@ describe('AMQP stand-in lifecycle', () => {
       // The lock did not survive the restart: 'locked' is available again, like 'abandoned'.
       expect(second.stats('q')).toMatchObject({ active: 2, locked: 0, scheduled: 1, deadLettered: 1 });
       expect(second.deadLetters('q')).toEqual([
-        { messageId: 'poison', reason: 'Poison', description: undefined, body: 'poison' },
+        { messageId: 'poison', reason: 'Poison', description: 'cannot parse', body: 'poison' },
       ]);
       secondClient = new ServiceBusClient(second.connectionString, { retryOptions: { maxRetries: 0 } });
       // Duplicate detection remembers ids from before the restart.
