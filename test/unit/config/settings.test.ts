@@ -50,6 +50,16 @@ describe('loadSettings', () => {
     }
   });
 
+  it('a list setting never echoes an item of a value that may carry a key (found by the settings fuzz)', () => {
+    for (const name of ['DEVICE_API_AUDIENCE', 'ENROLMENT_GROUP_IDS']) {
+      const message = problemsOf({ ...local, [name]: '-----BEGIN PRIVATE KEY-----MIIEv,=' }).join('\n');
+      expect(message).toContain(name);
+      expect(message).not.toContain('MIIEv');
+      // Without "=" or ";" anywhere, the wrong item is quoted, as before.
+      expect(problemsOf({ ...local, [name]: 'api:/x y,not-a-guid' }).join('\n')).toMatch(/"/);
+    }
+  });
+
   it('reads the Azure (managed identity) form', () => {
     const settings = loadSettings({
       ...local,
