@@ -63,6 +63,14 @@ export function echoValue(value: string, max = Number.POSITIVE_INFINITY): string
     : `"${value.slice(0, max)}"`;
 }
 
+/**
+ * How a ConfigError quotes one item of a list setting (comma-separated): the whole value is checked,
+ * since `-----BEGIN PRIVATE KEY-----…,=` holds a key whatever item is shown.
+ */
+export function echoItem(item: string, whole: string, max = Number.POSITIVE_INFINITY): string {
+  return mayCarryKey(whole) ? echoValue(whole) : echoValue(item, max);
+}
+
 /** An ETag precondition failed: someone else changed the entity since we read it. */
 export class ConcurrencyError extends AppError {
   constructor(what: string, options?: { cause?: unknown }) {

@@ -21,6 +21,8 @@ export interface AzuriteTables {
   tablesConnectionString: string;
   /** `http://127.0.0.1:PORT/devstoreaccount1` */
   tableEndpoint: string;
+  /** The Azurite process (a child of this one), e.g. to pause it with SIGSTOP in a crash test. */
+  pid: number | undefined;
   /** Kills the child process and waits for it to exit. Safe to call more than once. */
   stop(): Promise<void>;
 }
@@ -52,6 +54,7 @@ export async function startAzurite(options: StartAzuriteOptions = {}): Promise<A
       const tableEndpoint = `http://${HOST}:${port}/${AZURITE_ACCOUNT_NAME}`;
       return {
         tableEndpoint,
+        pid: result.pid,
         tablesConnectionString:
           `DefaultEndpointsProtocol=http;AccountName=${AZURITE_ACCOUNT_NAME};` +
           `AccountKey=${AZURITE_ACCOUNT_KEY};TableEndpoint=${tableEndpoint};`,
@@ -80,7 +83,8 @@ interface StartFailure {
   addressInUse?: boolean;
 }
 
-type StartResult = { ok: true; stop(): Promise<void> } | ({ ok: false } & StartFailure);
+type StartResult =
+  { ok: true; pid: number | undefined; stop(): Promise<void> } | ({ ok: false } & StartFailure);
 
 async function tryStart(entry: string, cwd: string, port: number, timeoutMs: number): Promise<StartResult> {
   const env = { ...process.env };
@@ -162,7 +166,7 @@ async function tryStart(entry: string, cwd: string, port: number, timeoutMs: num
       };
     }
     if (stdoutText.includes(STARTED_MARKER) && (await answersHttp(port))) {
-      return { ok: true, stop };
+      return { ok: true, pid: child.pid, stop };
     }
     await Promise.race([delay(50), exited]);
   }

@@ -20,6 +20,7 @@
  * transactions, SAS token validation. Unsupported operations fail loudly (amqp:not-implemented).
  */
 import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync, renameSync, writeFileSync, writeSync } from 'node:fs';
 import type { Server, Socket } from 'node:net';
 import rhea from 'rhea';
 import type { Connection, Delivery, EventContext, Receiver, Sender } from 'rhea';
@@ -69,6 +70,10 @@ export interface AmqpStandIn {
     locked: number;
     duplicatesDropped: number;
   };
+  /** What is in `<queue>/$DeadLetterQueue`: each message's id, body and why it is there. */
+  deadLetters(
+    queue: string,
+  ): { messageId: string | undefined; reason: unknown; description: unknown; body: unknown }[];
 }
 
 export interface StartAmqpStandInOptions {
@@ -80,7 +85,31 @@ export interface StartAmqpStandInOptions {
   autoCreateQueues?: boolean;
   /** Advertised on receiving links; the SDK sizes batches by it. Default 256 KB (Standard tier). */
   maxMessageSizeBytes?: number;
+  /**
+   * Make the queues durable, as Service Bus is: every accepted message, change of delivery count,
+   * dead-lettering, completion and duplicate-detection id is appended to this journal file before
+   * the client is answered, and a stand-in started on the same file restores them (compacting the
+   * file). Survives the stand-in's process being killed (the writes are in the OS before the
+   * answer); not fsynced, so not a machine crash. Locks are not persisted: after a restart every
+   * locked message is available again (its lock is lost, as on a broker failover). Default: in
+   * memory only.
+   */
+  persistPath?: string;
 }
+
+/** One line of the journal (persistPath). */
+type JournalRecord =
+  | {
+      t: 'put';
+      e: string;
+      seq: number;
+      m: string;
+      at: number;
+      dc: number;
+      sch?: number;
+    }
+  | { t: 'del'; e: string; seq: number }
+  | { t: 'seen'; e: string; id: string; at: number };
 
 const BATCH_FORMAT = 0x80013700;
 const DLQ_SUFFIX = '/$deadletterqueue';
@@ -149,6 +178,11 @@ class Entity {
 
   allocateSeq(): number {
     return this.nextSeq++;
+  }
+
+  /** After a restore: sequence numbers continue after the highest one seen. */
+  seqAtLeast(seq: number): void {
+    this.nextSeq = Math.max(this.nextSeq, seq + 1);
   }
 
   insertAvailable(msg: StoredMessage): void {
@@ -264,6 +298,28 @@ export async function startAmqpStandIn(options: StartAmqpStandInOptions = {}): P
   };
   for (const [name, queueOptions] of Object.entries(options.queues ?? {})) createQueue(name, queueOptions);
 
+  // ---- durability (persistPath) -----------------------------------------------------------
+
+  let journal: number | undefined;
+  const write = (record: JournalRecord): void => {
+    if (journal !== undefined) writeSync(journal, `${JSON.stringify(record)}\n`);
+  };
+  const persist = (entity: Entity, msg: StoredMessage): void => {
+    if (journal === undefined) return;
+    write({
+      t: 'put',
+      e: entity.name,
+      seq: msg.seq,
+      m: encode(msg.message).toString('base64'),
+      at: msg.enqueuedAt,
+      dc: msg.deliveryCount,
+      ...(msg.scheduledAt !== undefined ? { sch: msg.scheduledAt } : {}),
+    });
+  };
+  const unpersist = (entity: Entity, msg: StoredMessage): void => {
+    if (journal !== undefined) write({ t: 'del', e: entity.name, seq: msg.seq });
+  };
+
   /** Entity for a link address such as `q`, `q/$DeadLetterQueue` or `sb://host/q`. */
   const resolveEntity = (address: string): Entity | undefined => {
     let path = address.replace(/^[a-z]+:\/\/[^/]*\//i, '').replace(/^\/+/, '');
@@ -345,6 +401,7 @@ export async function startAmqpStandIn(options: StartAmqpStandInOptions = {}): P
       );
       return;
     }
+    persist(entity, msg);
     entity.insertAvailable(msg);
     pump(entity);
   };
@@ -364,12 +421,15 @@ export async function startAmqpStandIn(options: StartAmqpStandInOptions = {}): P
     if (reason !== undefined && reason !== null) applicationProperties.DeadLetterReason = reason;
     if (description !== undefined && description !== null)
       applicationProperties.DeadLetterErrorDescription = description;
-    dlq.insertAvailable({
+    const dead: StoredMessage = {
       seq: dlq.allocateSeq(),
       message: { ...msg.message, application_properties: applicationProperties },
       enqueuedAt: msg.enqueuedAt,
       deliveryCount: msg.deliveryCount,
-    });
+    };
+    persist(dlq, dead);
+    unpersist(entity, msg);
+    dlq.insertAvailable(dead);
     pump(dlq);
   };
 
@@ -388,6 +448,7 @@ export async function startAmqpStandIn(options: StartAmqpStandInOptions = {}): P
         return undefined;
       }
       entity.seen.set(id, now);
+      write({ t: 'seen', e: entity.name, id, at: now });
     }
     // Service Bus gives every message an id; the SDK's lock renewal relies on it.
     if (id === undefined) message = { ...message, message_id: randomBytes(16).toString('hex') };
@@ -405,6 +466,7 @@ export async function startAmqpStandIn(options: StartAmqpStandInOptions = {}): P
         delete msg.scheduleTimer;
         delete msg.scheduledAt;
         msg.enqueuedAt = Date.now();
+        persist(entity, msg);
         entity.insertAvailable(msg);
         pump(entity);
       }, wait);
@@ -412,6 +474,7 @@ export async function startAmqpStandIn(options: StartAmqpStandInOptions = {}): P
     };
     arm();
     entity.scheduled.set(msg.seq, msg);
+    persist(entity, msg);
   };
 
   const enqueue = (entity: Entity, messages: Message[]): void => {
@@ -421,7 +484,10 @@ export async function startAmqpStandIn(options: StartAmqpStandInOptions = {}): P
       // A plain send may carry a scheduled enqueue time too (ServiceBusMessage.scheduledEnqueueTimeUtc).
       const at = toMillis(message.message_annotations?.[ANN_SCHEDULED]);
       if (at !== undefined && at > Date.now()) schedule(entity, stored, at);
-      else entity.insertAvailable(stored);
+      else {
+        persist(entity, stored);
+        entity.insertAvailable(stored);
+      }
     }
     pump(entity);
   };
@@ -458,7 +524,10 @@ export async function startAmqpStandIn(options: StartAmqpStandInOptions = {}): P
       );
     }
     releaseLock(entity, msg);
-    if (outcome.kind === 'complete') return;
+    if (outcome.kind === 'complete') {
+      unpersist(entity, msg);
+      return;
+    }
     if (outcome.properties && Object.keys(outcome.properties).length > 0) {
       msg.message = {
         ...msg.message,
@@ -598,6 +667,7 @@ export async function startAmqpStandIn(options: StartAmqpStandInOptions = {}): P
           if (!msg) continue;
           clearTimeout(msg.scheduleTimer);
           entity.scheduled.delete(seq);
+          unpersist(entity, msg);
         }
         return ok();
       }
@@ -656,6 +726,59 @@ export async function startAmqpStandIn(options: StartAmqpStandInOptions = {}): P
   };
 
   // ---- rhea wiring -----------------------------------------------------------------------
+
+  if (options.persistPath) restore(options.persistPath);
+
+  /** Replays the journal into the queues, then rewrites it as just their current contents. */
+  function restore(path: string): void {
+    const puts = new Map<string, Extract<JournalRecord, { t: 'put' }>>();
+    const seen: Extract<JournalRecord, { t: 'seen' }>[] = [];
+    if (existsSync(path)) {
+      for (const line of readFileSync(path, 'utf8').split('\n')) {
+        if (!line) continue;
+        let record: JournalRecord;
+        try {
+          record = JSON.parse(line) as JournalRecord;
+        } catch {
+          continue; // a line cut short by a kill mid-write: it was never acknowledged
+        }
+        if (record.t === 'seen') seen.push(record);
+        else if (record.t === 'put') puts.set(`${record.e}\u0000${record.seq}`, record);
+        else puts.delete(`${record.e}\u0000${record.seq}`);
+      }
+    }
+    const now = Date.now();
+    for (const record of seen) {
+      const entity = resolveEntity(record.e);
+      if (entity && now - record.at < entity.options.duplicateDetectionWindowMs)
+        entity.seen.set(record.id, record.at);
+    }
+    for (const record of [...puts.values()].sort((a, b) => a.seq - b.seq)) {
+      const entity = resolveEntity(record.e);
+      if (!entity) continue;
+      entity.seqAtLeast(record.seq);
+      const msg: StoredMessage = {
+        seq: record.seq,
+        message: decode(Buffer.from(record.m, 'base64')),
+        enqueuedAt: record.at,
+        deliveryCount: record.dc,
+      };
+      if (record.sch !== undefined && record.sch > now) schedule(entity, msg, record.sch);
+      else entity.insertAvailable(msg);
+    }
+    const compacted = `${path}.tmp`;
+    writeFileSync(compacted, '');
+    journal = openSync(compacted, 'a');
+    for (const queue of queues.values()) {
+      for (const entity of [queue, queue.deadLetterQueue!]) {
+        for (const [id, at] of entity.seen) write({ t: 'seen', e: entity.name, id, at });
+        for (const msg of [...entity.available, ...entity.scheduled.values()]) persist(entity, msg);
+      }
+    }
+    closeSync(journal);
+    renameSync(compacted, path);
+    journal = openSync(path, 'a');
+  }
 
   const container = rhea.create_container({ id: 'amqp-standin' });
 
@@ -829,6 +952,16 @@ export async function startAmqpStandIn(options: StartAmqpStandInOptions = {}): P
         duplicatesDropped: queue.duplicatesDropped,
       };
     },
+    deadLetters(queueName: string) {
+      const dlq = resolveEntity(queueName)?.deadLetterQueue;
+      if (!dlq) throw new Error(`Unknown queue ${queueName}`);
+      return [...dlq.available, ...dlq.locked.values()].map((m) => ({
+        messageId: messageIdKey(m.message.message_id),
+        reason: m.message.application_properties?.DeadLetterReason,
+        description: m.message.application_properties?.DeadLetterErrorDescription,
+        body: decodeBody(m.message.body),
+      }));
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
@@ -847,8 +980,21 @@ export async function startAmqpStandIn(options: StartAmqpStandInOptions = {}): P
         await new Promise((resolve) => setTimeout(resolve, 10));
       for (const socket of sockets) socket.destroy();
       await closed;
+      if (journal !== undefined) closeSync(journal);
+      journal = undefined;
     },
   };
+}
+
+/** A message body as the SDK sent it: JSON in a data section (a Buffer), or an AMQP value. */
+function decodeBody(body: unknown): unknown {
+  const content = (body as { content?: unknown } | undefined)?.content ?? body;
+  if (!Buffer.isBuffer(content)) return content;
+  try {
+    return JSON.parse(content.toString('utf8')) as unknown;
+  } catch {
+    return content.toString('utf8');
+  }
 }
 
 function asArray(value: unknown): unknown[] {

@@ -2,7 +2,7 @@
  * Settings of the control plane: enrolment and the EWS → Graph migration. Read once at start-up
  * with the others; every problem names the setting and what is expected.
  */
-import { echoValue } from '../errors.js';
+import { echoItem, echoValue } from '../errors.js';
 
 export type SelfServiceEnrolment = 'off' | 'groups' | 'all';
 
@@ -115,13 +115,16 @@ export function readAdminSettings(
     }
     return value;
   };
-  const groups = (get('ENROLMENT_GROUP_IDS') ?? '')
+  const rawGroups = get('ENROLMENT_GROUP_IDS') ?? '';
+  const groups = rawGroups
     .split(',')
     .map((id) => id.trim())
     .filter((id) => id !== '');
   const badGroup = groups.find((id) => !GUID.test(id));
   if (badGroup !== undefined) {
-    problems.push(`ENROLMENT_GROUP_IDS: expected group object ids (GUIDs), got ${echoValue(badGroup, 40)}`);
+    problems.push(
+      `ENROLMENT_GROUP_IDS: expected group object ids (GUIDs), got ${echoItem(badGroup, rawGroups, 40)}`,
+    );
   } else if (groups.length > 50) {
     problems.push(`ENROLMENT_GROUP_IDS: at most 50 groups, got ${groups.length}`);
   }

@@ -99,7 +99,10 @@ export async function runMaintenance(
     graph: renewed.wrap(services.renewals),
     lease: services.leases,
     budgets: services.writeBudgets,
-    options: { windowMs: services.settings.maintenance.renewalWindowMs },
+    options: {
+      windowMs: services.settings.maintenance.renewalWindowMs,
+      leaseDurationMs: services.settings.maintenance.leaseDurationMs,
+    },
     onGone: async (entry) => {
       await services.lifecycle.recreate(entry.subscriptionId);
     },

@@ -56,6 +56,8 @@ export interface Settings {
     renewalWindowMs: number;
     /** A full Inbox resync never looks further back than this. */
     resyncWindowMs: number;
+    /** The renewal run's lease (renewed at half): how soon a crashed run's lease can be taken over. */
+    leaseDurationMs: number;
   };
 }
 
@@ -153,6 +155,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     secret: false,
     default: '24',
     description: 'Renew subscriptions that expire within this many hours (2–72).',
+  },
+  {
+    name: 'MAINTENANCE_LEASE_SECONDS',
+    secret: false,
+    default: '300',
+    description:
+      'Length of the renewal run’s lease (30–600; renewed at half while the run works): after a crashed run, the next run takes the lease over once this has passed.',
   },
   {
     name: 'RESYNC_WINDOW_MINUTES',
@@ -278,6 +287,7 @@ export function loadSettings(env: Env): Settings {
   const subscriptionWritesPer20Seconds = intIn('SUBSCRIPTION_WRITES_PER_20_SECONDS', 40, 1000);
   const renewalWindowHours = intIn('RENEWAL_WINDOW_HOURS', 2, 72);
   const resyncWindowMinutes = intIn('RESYNC_WINDOW_MINUTES', 5, 1440);
+  const leaseSeconds = intIn('MAINTENANCE_LEASE_SECONDS', 30, 600);
 
   if (
     problems.length > 0 ||
@@ -312,6 +322,7 @@ export function loadSettings(env: Env): Settings {
       subscriptionWritesPer20Seconds,
       renewalWindowMs: renewalWindowHours * 3_600_000,
       resyncWindowMs: resyncWindowMinutes * 60_000,
+      leaseDurationMs: leaseSeconds * 1000,
     },
   };
 }

@@ -2,7 +2,7 @@
  * Settings of the device API (`POST /api/devices`, `DELETE /api/devices/{id}`): which Entra ID
  * access tokens the mobile app may present.
  */
-import { echoValue } from '../errors.js';
+import { echoItem, echoValue } from '../errors.js';
 
 export interface DeviceApiSettings {
   /** Accepted `aud` values: the API app registration's App ID URI and/or client id. */
@@ -91,7 +91,8 @@ export function readDeviceApiSettings(
 ): DeviceApiSettings | undefined {
   const before = problems.length;
 
-  const audiences = (get('DEVICE_API_AUDIENCE') ?? '')
+  const rawAudiences = get('DEVICE_API_AUDIENCE') ?? '';
+  const audiences = rawAudiences
     .split(',')
     .map((value) => value.trim())
     .filter((value) => value.length > 0);
@@ -103,7 +104,7 @@ export function readDeviceApiSettings(
   for (const audience of audiences) {
     if (!isAudience(audience)) {
       problems.push(
-        `DEVICE_API_AUDIENCE: ${echoValue(audience, 100)} is neither an application id GUID nor an absolute URI (api://…, https://…)`,
+        `DEVICE_API_AUDIENCE: ${echoItem(audience, rawAudiences, 100)} is neither an application id GUID nor an absolute URI (api://…, https://…)`,
       );
     }
   }

@@ -2,7 +2,10 @@
  * The AMQP stand-in, driven by the REAL @azure/service-bus client: if the SDK's wire behaviour and
  * the stand-in disagree, these fail.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import {
   ServiceBusClient,
   isServiceBusError,
@@ -415,5 +418,62 @@ describe('AMQP stand-in lifecycle', () => {
     });
     await new Promise((resolve) => server.close(resolve));
     await lingering.close();
+  });
+
+  it('with persistPath, keeps its queues across a restart on the same port, as a durable broker does', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'standin-journal-'));
+    const persistPath = join(dir, 'journal');
+    const first = await startAmqpStandIn({ persistPath, queues: { q: { maxDeliveryCount: 5 } } });
+    const firstClient = new ServiceBusClient(first.connectionString, { retryOptions: { maxRetries: 0 } });
+    let second: AmqpStandIn | undefined;
+    let secondClient: ServiceBusClient | undefined;
+    try {
+      const sender = firstClient.createSender('q');
+      await sender.sendMessages(
+        ['done', 'poison', 'abandoned', 'locked'].map((id) => ({ body: id, messageId: id })),
+      );
+      await sender.scheduleMessages({ body: 'later', messageId: 'later' }, new Date(Date.now() + 60_000));
+      const receiver = firstClient.createReceiver('q', { maxAutoLockRenewalDurationInMs: 0 });
+      const messages = await receive(receiver, 4);
+      const byId = new Map(messages.map((m) => [m.messageId, m]));
+      await receiver.completeMessage(byId.get('done')!);
+      await receiver.deadLetterMessage(byId.get('poison')!, {
+        deadLetterReason: 'Poison',
+        deadLetterErrorDescription: 'cannot parse',
+      });
+      await receiver.abandonMessage(byId.get('abandoned')!);
+      // 'abandoned' is now available again; 'locked' stays locked when the broker goes away.
+      await receiver.close();
+      await firstClient.close();
+      await first.stop();
+
+      second = await startAmqpStandIn({
+        persistPath,
+        port: first.port,
+        queues: { q: { maxDeliveryCount: 5 } },
+      });
+      expect(second.port).toBe(first.port);
+      // The lock did not survive the restart: 'locked' is available again, like 'abandoned'.
+      expect(second.stats('q')).toMatchObject({ active: 2, locked: 0, scheduled: 1, deadLettered: 1 });
+      expect(second.deadLetters('q')).toEqual([
+        { messageId: 'poison', reason: 'Poison', description: 'cannot parse', body: 'poison' },
+      ]);
+      secondClient = new ServiceBusClient(second.connectionString, { retryOptions: { maxRetries: 0 } });
+      // Duplicate detection remembers ids from before the restart.
+      await secondClient.createSender('q').sendMessages({ body: 'done again', messageId: 'done' });
+      expect(second.stats('q')).toMatchObject({ active: 2, duplicatesDropped: 1 });
+      const again = secondClient.createReceiver('q', { maxAutoLockRenewalDurationInMs: 0 });
+      const restored = await receive(again, 2);
+      expect(restored.map((m) => [m.messageId, m.body, m.deliveryCount]).sort()).toEqual([
+        ['abandoned', 'abandoned', 1],
+        ['locked', 'locked', 0],
+      ]);
+      for (const m of restored) await again.completeMessage(m);
+      await again.close();
+    } finally {
+      await secondClient?.close();
+      await second?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -38,6 +38,28 @@ describe('loadSettings', () => {
     });
   });
 
+  it('MAINTENANCE_LEASE_SECONDS: 300 by default, 30 to 600', () => {
+    expect(loadSettings(local).maintenance.leaseDurationMs).toBe(300_000);
+    expect(loadSettings({ ...local, MAINTENANCE_LEASE_SECONDS: '30' }).maintenance.leaseDurationMs).toBe(
+      30_000,
+    );
+    for (const bad of ['29', '601', 'soon']) {
+      expect(problemsOf({ ...local, MAINTENANCE_LEASE_SECONDS: bad }).join()).toMatch(
+        /^MAINTENANCE_LEASE_SECONDS/,
+      );
+    }
+  });
+
+  it('a list setting never echoes an item of a value that may carry a key (found by the settings fuzz)', () => {
+    for (const name of ['DEVICE_API_AUDIENCE', 'ENROLMENT_GROUP_IDS']) {
+      const message = problemsOf({ ...local, [name]: '-----BEGIN PRIVATE KEY-----MIIEv,=' }).join('\n');
+      expect(message).toContain(name);
+      expect(message).not.toContain('MIIEv');
+      // Without "=" or ";" anywhere, the wrong item is quoted, as before.
+      expect(problemsOf({ ...local, [name]: 'api:/x y,not-a-guid' }).join('\n')).toMatch(/"/);
+    }
+  });
+
   it('reads the Azure (managed identity) form', () => {
     const settings = loadSettings({
       ...local,
