@@ -9,6 +9,7 @@ import './notifications-post.js';
 import './lifecycle-post.js';
 import './subscription-maintenance.js';
 import './notification-processor.js';
+import './mailbox-import-processor.js';
 import './devices-post.js';
 import './devices-delete.js';
 import './manage-mailboxes-list.js';

@@ -9,7 +9,7 @@ export const USAGE = `Usage: npm run admin -- <command> [options]
 
 Mailboxes
   enrol <email> [--transport graph|ews] [--privacy full|subject|minimal]
-  import <file> [--chunk-size 5000] [--poll-interval 2000]
+  import <file> [--chunk-size 50000] [--poll-interval 2000]
                                        CSV with a header (email[,transport][,privacy]) or JSON lines;
                                        chunks the server queues as import jobs are followed until written
   list [--state s] [--transport t] [--prefix p] [--all] [--page-size 100]

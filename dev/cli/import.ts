@@ -101,7 +101,10 @@ async function upload(
   return location ? { report, location } : { report };
 }
 
-/** Rows still being written by the server's queue trigger, with a bar over rows written. */
+/**
+ * Rows still being written by the server's queue trigger, with a bar over rows written. Follows
+ * every job to its end; a job that failed or was cut off is reported after the others finished.
+ */
 async function followJobs(
   client: CommandContext['client'],
   io: CommandContext['io'],
@@ -109,34 +112,53 @@ async function followJobs(
   report: FileImportReport,
   intervalMs: number,
 ): Promise<void> {
-  let queued: number | undefined;
+  const latest = new Map<string, ImportProgress>();
+  const pending = new Set(jobs.map((job) => job.location));
+  const warned = new Set<string>();
   let bar: RowProgress | undefined;
-  const pending = new Map(jobs.map((job) => [job.location, job]));
-  const written = new Map<string, ImportProgress>();
   for (;;) {
-    for (const location of pending.keys()) {
-      const res = await client.request('GET', location.replace(/^\/api\/manage\//, ''));
-      written.set(location, JSON.parse(res.text) as ImportProgress);
-    }
-    const all = [...written.values()];
-    queued ??= all.reduce((n, p) => n + p.queuedRows, 0);
-    bar ??= new RowProgress(io.stderr, queued, 'rows written');
-    bar.update(all.reduce((n, p) => n + p.writtenRows, 0));
-    for (const [location, p] of written) {
-      if (p.status === 'writing' || p.status === 'receiving') continue;
-      pending.delete(location);
-      if (p.status !== 'done') {
-        bar.done();
-        throw new CliError(`import ${p.id} ${p.status}: ${p.failure ?? 'see GET ' + location}`);
+    for (const location of pending) {
+      let progress: ImportProgress;
+      try {
+        const res = await client.request('GET', location.replace(/^\/api\/manage\//, ''));
+        progress = JSON.parse(res.text) as ImportProgress;
+      } catch (error) {
+        bar?.done();
+        const message = error instanceof Error ? error.message : String(error);
+        throw new CliError(
+          `${message}\nthe server keeps writing; follow ${[...pending].join(', ')} (GET with the same token) or run the import again later: rows already enrolled count as unchanged`,
+        );
+      }
+      latest.set(location, progress);
+      if (progress.status !== 'writing' && progress.status !== 'receiving') pending.delete(location);
+      else if (progress.warning && !warned.has(location)) {
+        warned.add(location);
+        bar?.done();
+        io.stderr.write(`warning: import ${progress.id}: ${progress.warning}\n`);
       }
     }
+    const all = [...latest.values()];
+    bar ??= new RowProgress(
+      io.stderr,
+      all.reduce((n, p) => n + p.queuedRows, 0),
+      'rows written',
+    );
+    bar.update(all.reduce((n, p) => n + p.writtenRows, 0));
     if (pending.size === 0) break;
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
   bar?.done();
-  for (const p of written.values()) {
+  for (const p of latest.values()) {
     report.accepted += p.accepted;
     report.unchanged += p.unchanged;
+  }
+  const unfinished = [...latest.values()].filter((p) => p.status !== 'done');
+  if (unfinished.length > 0) {
+    throw new CliError(
+      `${summary(report)}\n${unfinished
+        .map((p) => `import ${p.id} ${p.status}: ${p.failure ?? 'see GET /api/manage/imports/' + p.id}`)
+        .join('\n')}`,
+    );
   }
 }
 

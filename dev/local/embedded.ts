@@ -50,9 +50,13 @@ export async function startEmbeddedServices(
     let amqp: AmqpStandIn | undefined;
     if (!env.ServiceBusConnection && !env.ServiceBusConnection__fullyQualifiedNamespace) {
       const queueName = env.NOTIFICATION_QUEUE_NAME ?? 'mail-notifications';
+      const importQueueName = env.IMPORT_QUEUE_NAME ?? 'mailbox-imports';
       // Mirrors infra: duplicate detection over 4 hours (Graph's retry horizon), 10 deliveries.
       const standIn = await startAmqpStandIn({
-        queues: { [queueName]: { duplicateDetectionWindowMs: 4 * 60 * 60 * 1000, maxDeliveryCount: 10 } },
+        queues: {
+          [queueName]: { duplicateDetectionWindowMs: 4 * 60 * 60 * 1000, maxDeliveryCount: 10 },
+          [importQueueName]: { duplicateDetectionWindowMs: 4 * 60 * 60 * 1000, maxDeliveryCount: 10 },
+        },
       });
       amqp = standIn;
       stops.push(() => standIn.stop());

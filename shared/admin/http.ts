@@ -22,6 +22,7 @@ import {
   ImportFormatError,
   enrolMailbox,
   getMailboxDetail,
+  ImportStoppedError,
   importMailboxes,
   importProgress,
   listMailboxes,
@@ -96,7 +97,16 @@ async function handle(
   } catch (error) {
     const response = adminErrorResponse(error, context, op.name);
     if (op.write && principal)
-      audit(context, principal, op.name, undefined, `refused ${response.status ?? 500}`);
+      audit(
+        context,
+        principal,
+        op.name,
+        undefined,
+        `refused ${response.status ?? 500}` +
+          (error instanceof ImportStoppedError
+            ? `; job ${error.jobId} already queued ${error.queuedRows} rows`
+            : ''),
+      );
     return response;
   }
 }
@@ -135,6 +145,23 @@ export function adminErrorResponse(
     return errorResponse(403, error.code, error.message);
   }
   if (error instanceof ImportFormatError) return errorResponse(400, 'invalid_import', error.message);
+  if (error instanceof ImportStoppedError) {
+    // Rows already queued will still be written: the answer names the job to follow.
+    const inner = adminErrorResponse(error.cause, context, operation);
+    const body = inner.jsonBody as { error: { code: string; message: string } };
+    const location = importLocation(error.jobId);
+    return {
+      ...inner,
+      jsonBody: {
+        error: {
+          ...body.error,
+          message: `${body.error.message} ${error.queuedRows} rows were already queued as import job ${error.jobId} and will still be written: follow ${location}, then import the whole file again (rows already enrolled are left as they are).`,
+        },
+        job: { id: error.jobId, queuedRows: error.queuedRows, location },
+      },
+      headers: { ...(inner.headers as Record<string, string>), Location: location },
+    };
+  }
   const response = responseForError(error);
   if ((response.status ?? 500) >= 500) {
     const err = ensureError(error);
@@ -195,8 +222,9 @@ export function handleImportMailboxes(request: HttpRequest, context: InvocationC
         throw new ValidationError('The upload is empty: send CSV with a header row, or JSON lines.');
       const format = importFormatOf(request.headers.get('content-type'), first.value);
       const started = Date.now();
+      const preferAsync = /\brespond-async\b/i.test(request.headers.get('prefer') ?? '');
       const result = await importMailboxes(controlPlane, prepend(first.value, lines), format, {
-        async: /\brespond-async\b/i.test(request.headers.get('prefer') ?? ''),
+        async: preferAsync,
         by: principal.name,
       });
       const { report } = result;
@@ -211,7 +239,11 @@ export function handleImportMailboxes(request: HttpRequest, context: InvocationC
               queued: result.job.queuedRows,
               durationMs: Date.now() - started,
             },
-            { Location: location, 'Retry-After': '5' },
+            {
+              Location: location,
+              'Retry-After': '5',
+              ...(preferAsync ? { 'Preference-Applied': 'respond-async' } : {}),
+            },
           ),
           target: `${report.rows} rows`,
           outcome: `job ${result.job.id}: queued ${result.job.queuedRows}, invalid ${report.invalid}`,

@@ -380,6 +380,7 @@ export async function importMailboxes(
           failure: `The upload stopped after ${job.queuedRows} of its rows were queued (${describeFailure(error)}). Import the whole file again: rows already enrolled are left as they are.`,
         })
         .catch(() => undefined);
+      if (job.queuedRows > 0) throw new ImportStoppedError(job.id, job.queuedRows, error);
     }
     throw error;
   }
@@ -392,7 +393,9 @@ export async function importMailboxes(
       errors: report.errors,
       truncated: report.truncated,
     };
-    await imports!.jobs.putJob(job);
+    // Every chunk is on the queue: a job left `receiving` would later read as interrupted.
+    const queuedJob = job;
+    await withRetries(() => imports!.jobs.putJob(queuedJob), 3);
     delete report.outcomes;
     return { mode: 'job', report, job };
   }
@@ -403,6 +406,31 @@ export async function importMailboxes(
   }
   if (report.outcomes) report.outcomes.sort((a, b) => a.row - b.row);
   return { mode: 'sync', report };
+}
+
+/**
+ * An upload that stopped after some of its rows were queued: those rows will still be written, so
+ * the answer names the job (the cause decides the status code).
+ */
+export class ImportStoppedError extends Error {
+  constructor(
+    readonly jobId: string,
+    readonly queuedRows: number,
+    override readonly cause: unknown,
+  ) {
+    super(`the upload stopped after ${queuedRows} rows were queued as import job ${jobId}`);
+  }
+}
+
+async function withRetries<T>(action: () => Promise<T>, attempts: number): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await action();
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+    }
+  }
 }
 
 function noteInvalid(report: ImportReport, error: { row: number; reason: string }): void {
@@ -419,9 +447,9 @@ function describeFailure(error: unknown): string {
 
 /**
  * Writes one chunk of rows; `at` (epoch ms) is their enrolment time and their work items' due
- * time. A row whose mailbox already points at this row's work item was written by an earlier
+ * time. A row whose mailbox was imported with that same enrolment time was written by an earlier
  * delivery of the same chunk and counts as accepted again, so a redelivered chunk reports the
- * same outcomes.
+ * same outcomes (even after the timer served the mailbox).
  */
 async function writeImportChunk(
   deps: ControlPlaneDeps,
@@ -455,7 +483,9 @@ async function writeImportChunk(
         } catch (error) {
           if (!(error instanceof AlreadyExistsError)) throw error;
           const existing = await deps.mailboxes.getMailbox(record.email);
-          if (at !== undefined && existing?.workKey === item.key) {
+          // Ours from an earlier delivery of this chunk: same enrolment time, from an import (the
+          // timer may have served it since, so its work key can be gone).
+          if (at !== undefined && existing?.source === 'import' && existing.createdAt === record.createdAt) {
             outcome = 'accepted';
           } else {
             await dropLeftover(deps, item, existing);
@@ -475,6 +505,8 @@ async function writeImportChunk(
 
 /** Most rows listed as `unchanged` per chunk in the job's record. */
 const MAX_UNCHANGED_ROWS_PER_CHUNK = 100;
+/** Most rows listed as `unchanged` in a progress answer (the counts cover all of them). */
+const MAX_PROGRESS_UNCHANGED_ROWS = 1_000;
 
 /**
  * The queue trigger's side of an import job: writes one chunk and records what it did. Safe to
@@ -523,8 +555,8 @@ export async function processImportChunk(
 /** An upload still `receiving` after this long was cut off (the HTTP limit is 230 s). */
 const RECEIVING_GIVE_UP_MS = 15 * 60_000;
 /**
- * A job with chunks left and none written for this long has stalled: a chunk that failed on every
- * delivery is dead-lettered (10 deliveries, minutes apart at most), so it will not come back.
+ * A job with chunks left and none written for this long gets a warning: other imports may be ahead
+ * of it, or a chunk failed on every delivery and was dead-lettered (it will not come back).
  */
 const WRITING_STALLED_MS = 30 * 60_000;
 
@@ -532,10 +564,11 @@ export interface ImportProgress {
   id: string;
   /**
    * `receiving` (upload streaming in), `writing` (chunks on the queue, being written), `done`,
-   * `failed` (the upload stopped: see `failure`), `interrupted` (the upload never finished),
-   * `stalled` (chunks left, none written for 30 minutes: see `failure`).
+   * `failed` (the upload stopped: see `failure`), `interrupted` (the upload never finished).
    */
-  status: 'receiving' | 'writing' | 'done' | 'failed' | 'interrupted' | 'stalled';
+  status: 'receiving' | 'writing' | 'done' | 'failed' | 'interrupted';
+  /** While writing: nothing written for 30 minutes (other imports ahead, or a chunk dead-lettered). */
+  warning?: string;
   format: ImportFormat;
   by: string;
   acceptedAt: string;
@@ -553,7 +586,7 @@ export interface ImportProgress {
   chunks: number;
   chunksWritten: number;
   errors: { row: number; reason: string }[];
-  /** Rows already enrolled (left as they were), at most 100 per chunk. */
+  /** Rows already enrolled (left as they were): the first 1,000, in upload order. */
   unchangedRows: { row: number; email: string }[];
   truncated: boolean;
   failure?: string;
@@ -579,16 +612,16 @@ export async function importProgress(
       : done
         ? 'done'
         : job.status === 'queued'
-          ? deps.now() - Math.max(lastFinished, job.acceptedAt) > WRITING_STALLED_MS
-            ? 'stalled'
-            : 'writing'
+          ? 'writing'
           : deps.now() - job.acceptedAt > RECEIVING_GIVE_UP_MS
             ? 'interrupted'
             : 'receiving';
-  const unchangedRows = chunks
-    .flatMap((c) => c.unchangedRows)
-    .sort((a, b) => a.row - b.row)
-    .slice(0, MAX_REPORTED_ROWS);
+  // Chunks come in chunk order (their rows are in upload order): no sort over a million rows.
+  const unchangedRows: { row: number; email: string }[] = [];
+  for (const c of [...chunks].sort((a, b) => a.chunk - b.chunk)) {
+    if (unchangedRows.length >= MAX_PROGRESS_UNCHANGED_ROWS) break;
+    unchangedRows.push(...c.unchangedRows.slice(0, MAX_PROGRESS_UNCHANGED_ROWS - unchangedRows.length));
+  }
   return {
     id: job.id,
     status,
@@ -611,9 +644,9 @@ export async function importProgress(
     unchangedRows,
     truncated: job.truncated,
     ...(job.status === 'failed' && job.failure ? { failure: job.failure } : {}),
-    ...(status === 'stalled'
+    ...(status === 'writing' && deps.now() - Math.max(lastFinished, job.acceptedAt) > WRITING_STALLED_MS
       ? {
-          failure: `${job.chunks - chunks.length} of ${job.chunks} chunks were not written in 30 minutes: look for dead-lettered import-chunk messages (status page), then import the whole file again; rows already enrolled are left as they are.`,
+          warning: `${job.chunks - chunks.length} of ${job.chunks} chunks have not been written and none was for 30 minutes: other imports may be ahead of this one on the mailbox-imports queue; if that queue is empty, look for dead-lettered import chunks (status page) and import the whole file again (rows already enrolled are left as they are).`,
         }
       : {}),
     ...(status === 'interrupted'

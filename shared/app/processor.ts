@@ -1,9 +1,7 @@
 import { ConfigError, ValidationError } from '../errors.js';
 import type { LifecycleOutcome } from '../domain/subscription-lifecycle.js';
 import { LIFECYCLE_EVENTS } from '../domain/notifications.js';
-import type { ImportChunkMessage, LifecycleMessage } from '../domain/model.js';
-import { IMPORT_JOB_CHUNK, processImportChunk } from '../admin/mailboxes.js';
-import { isImportJobId } from '../store/import-job-store.js';
+import type { LifecycleMessage } from '../domain/model.js';
 import { describeNotificationOutcome } from '../delivery/outcome.js';
 import type { RetryingChangeMessage } from '../domain/ports.js';
 import type { ChangeHandlingOutcome, NotificationService } from '../delivery/service.js';
@@ -11,7 +9,7 @@ import { DEFAULT_MAX_DELIVERY_COUNT } from '../delivery/settings.js';
 import { recordDeadLettered, withQueueMessageSpan } from '../telemetry/index.js';
 import type { Services } from './services.js';
 
-export type ProcessOutcome = LifecycleOutcome | ChangeHandlingOutcome | ImportChunkOutcome;
+export type ProcessOutcome = LifecycleOutcome | ChangeHandlingOutcome;
 
 /** The queue trigger's view of the delivery (the Functions host's `deliveryCount`). */
 export interface QueueDelivery {
@@ -81,56 +79,7 @@ async function processMessage(
       maxDeliveryCount,
     });
   }
-  if ((message as { type?: unknown } | undefined)?.type === 'import-chunk') {
-    const chunk = checkImportChunk(body);
-    const result = await processImportChunk(services.controlPlane, chunk);
-    return {
-      action: 'import_chunk_written',
-      jobId: chunk.jobId,
-      chunk: chunk.chunk,
-      accepted: result.accepted,
-      unchanged: result.unchanged,
-    };
-  }
   throw new ValidationError('unknown message type on the notification queue');
-}
-
-/** A written import chunk (the queue also carries large imports, shared/admin/mailboxes.ts). */
-export interface ImportChunkOutcome {
-  action: 'import_chunk_written';
-  jobId: string;
-  chunk: number;
-  accepted: number;
-  unchanged: number;
-}
-
-/** Our own message, but read from a queue: its shape is checked before anything is written. */
-function checkImportChunk(body: unknown): ImportChunkMessage {
-  const m = body as Partial<ImportChunkMessage>;
-  const rowOk = (r: unknown) => {
-    const row = r as Record<string, unknown> | null;
-    return (
-      typeof row === 'object' &&
-      row !== null &&
-      Number.isSafeInteger(row['row']) &&
-      typeof row['email'] === 'string' &&
-      (row['transport'] === 'graph' || row['transport'] === 'ews') &&
-      (row['privacy'] === undefined || ['full', 'subject', 'minimal'].includes(row['privacy'] as string))
-    );
-  };
-  if (
-    typeof m.jobId !== 'string' ||
-    !isImportJobId(m.jobId) ||
-    !Number.isSafeInteger(m.chunk) ||
-    (m.chunk as number) < 0 ||
-    !Number.isSafeInteger(m.acceptedAt) ||
-    !Array.isArray(m.rows) ||
-    m.rows.length > IMPORT_JOB_CHUNK ||
-    !m.rows.every(rowOk)
-  ) {
-    throw new ValidationError('import chunk message is malformed');
-  }
-  return m as ImportChunkMessage;
 }
 
 /**
@@ -154,8 +103,6 @@ export function describeProcessOutcome(outcome: ProcessOutcome): string {
     case 'pushed':
     case 'dropped':
       return describeNotificationOutcome(outcome);
-    case 'import_chunk_written':
-      return `import ${outcome.jobId} chunk ${outcome.chunk} written: ${outcome.accepted} accepted, ${outcome.unchanged} unchanged`;
     case 'retry_scheduled':
       return `notification retry scheduled: ${outcome.reason}, attempt ${outcome.retryAttempt} at ${outcome.retryAt} (${outcome.sent} sent)`;
     default:

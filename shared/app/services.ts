@@ -132,6 +132,8 @@ export async function buildServices(settings: Settings, env: Env = process.env):
         },
   );
   const sender = new ServiceBusNotificationQueue(serviceBus, settings.notificationQueueName);
+  // Import chunks have their own queue (and trigger): a large import never delays a notification.
+  const importSender = new ServiceBusNotificationQueue(serviceBus, settings.importQueueName);
   // Many webhook invocations run concurrently in one worker; merging their sends is what
   // keeps the acknowledgement fast under load.
   const queue = new CoalescingNotificationQueue(sender);
@@ -198,7 +200,7 @@ export async function buildServices(settings: Settings, env: Env = process.env):
     push,
     workKeyFor,
     forgetSubscription: (subscriptionId) => subscriptionLookup.forget(subscriptionId),
-    imports: { jobs: stores.imports, queue: sender, newJobId: () => randomUUID().replace(/-/g, '') },
+    imports: { jobs: stores.imports, queue: importSender, newJobId: () => randomUUID().replace(/-/g, '') },
   };
   const enrolIfMissing = selfServiceEnrolment(
     { ...controlPlane, membership: stores.control },
@@ -311,6 +313,7 @@ export async function buildServices(settings: Settings, env: Env = process.env):
       await retryScheduler.close?.();
       await queue.close();
       await sender.close();
+      await importSender.close();
       await serviceBus.close();
     },
   };

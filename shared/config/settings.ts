@@ -31,6 +31,8 @@ export interface Settings {
   /** Client id of the user-assigned managed identity (Azure); undefined locally. */
   managedIdentityClientId: string | undefined;
   notificationQueueName: string;
+  /** Service Bus queue for import chunks (IMPORT_QUEUE_NAME). */
+  importQueueName: string;
   /** How long the webhook trusts a cached subscription lookup. */
   subscriptionCacheSeconds: number;
   /** How long the webhook remembers that a subscription id is unknown (caps table reads under attack). */
@@ -112,6 +114,13 @@ export const SETTINGS: readonly SettingSpec[] = [
     secret: false,
     default: 'mail-notifications',
     description: 'Service Bus queue for change and lifecycle notifications.',
+  },
+  {
+    name: 'IMPORT_QUEUE_NAME',
+    secret: false,
+    default: 'mailbox-imports',
+    description:
+      'Service Bus queue for the chunks of large mailbox imports (written by mailbox-import-processor), so an import never delays mail notifications.',
   },
   {
     name: 'SUBSCRIPTION_CACHE_SECONDS',
@@ -261,6 +270,13 @@ export function loadSettings(env: Env): Settings {
     );
   }
 
+  const importQueueName = withDefault('IMPORT_QUEUE_NAME');
+  if (!QUEUE_NAME.test(importQueueName) || importQueueName === notificationQueueName) {
+    problems.push(
+      `IMPORT_QUEUE_NAME: expected a queue name of letters, digits, '.', '-' or '_', other than NOTIFICATION_QUEUE_NAME, got ${echoValue(importQueueName)}`,
+    );
+  }
+
   const subscriptionCacheSeconds = intIn('SUBSCRIPTION_CACHE_SECONDS', 0, 3600);
   const unknownSubscriptionCacheSeconds = intIn('UNKNOWN_SUBSCRIPTION_CACHE_SECONDS', 0, 3600);
   const clientStateKeys = readClientStateKeys(get, problems);
@@ -306,6 +322,7 @@ export function loadSettings(env: Env): Settings {
     serviceBus,
     managedIdentityClientId: get('AZURE_CLIENT_ID'),
     notificationQueueName,
+    importQueueName,
     subscriptionCacheSeconds,
     unknownSubscriptionCacheSeconds,
     clientStateKeys,

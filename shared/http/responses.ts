@@ -33,7 +33,8 @@ export function errorResponse(
  * everything else becomes a generic message so internals and secrets never leak.
  */
 export function responseForError(error: unknown): HttpResponseInit {
-  if (error instanceof ValidationError) return errorResponse(400, error.code, error.message);
+  if (error instanceof ValidationError)
+    return errorResponse(error.code === 'payload_too_large' ? 413 : 400, error.code, error.message);
   if (error instanceof NotFoundError) return errorResponse(404, error.code, error.message);
   if (error instanceof RefusedError) return errorResponse(502, error.code, error.message);
   if (error instanceof AppError && error.code === 'dependency_failed') {

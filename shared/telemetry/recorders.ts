@@ -105,5 +105,7 @@ export function meterPushProvider<P extends PushProvider>(provider: P): P {
 
 /** A queue message failing on its last delivery: the queue dead-letters it. */
 export function recordDeadLettered(type: string): void {
-  instruments().deadlettered.add(1, { type: type === 'change' || type === 'lifecycle' ? type : 'unknown' });
+  instruments().deadlettered.add(1, {
+    type: type === 'change' || type === 'lifecycle' || type === 'import-chunk' ? type : 'unknown',
+  });
 }
