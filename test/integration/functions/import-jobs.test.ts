@@ -113,6 +113,7 @@ describe('import jobs', () => {
       { 'content-type': 'application/x-ndjson', prefer: 'respond-async' },
     );
     expect(res.status).toBe(202);
+    expect(res.headers.get('preference-applied')).toBe('respond-async');
     const done = await untilDone(res.headers.get('location')!);
     expect(done).toMatchObject({ status: 'done', accepted: 1, unchanged: 1 });
     expect(done.unchangedRows).toEqual([{ row: 1, email: 'job00001@contoso.example' }]);
@@ -125,6 +126,12 @@ describe('import jobs', () => {
     expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('import_not_found');
     const anonymous = await fetch(`${host.url}/api/manage/imports/${'0'.repeat(32)}`);
     expect(anonymous.status).toBe(401);
+    // A valid token for the API without the MailPush.Admin role (the mobile app's kind).
+    const userToken = await host.entraIssuer!.mint({ objectId: adele.id, upn: adele.mail });
+    const noRole = await fetch(`${host.url}/api/manage/imports/${'0'.repeat(32)}`, {
+      headers: { authorization: `Bearer ${userToken}` },
+    });
+    expect(noRole.status).toBe(403);
   });
 
   it('npm run admin -- import follows a chunk the server took as a job until it is written', async () => {
