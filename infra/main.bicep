@@ -184,7 +184,7 @@ param serviceBusSku string = 'Standard'
 param serviceBusMessagingUnits int = 1
 
 @allowed([1024, 2048, 3072, 4096, 5120])
-@description('Size limit of the notification queue in MB.')
+@description('Size limit in MB of each Service Bus queue (notifications, imports).')
 param notificationQueueMaxSizeInMegabytes int = 5120
 
 @allowed(['notification-hubs', 'webhook'])
@@ -266,6 +266,7 @@ var applicationInsightsName = '${abbrs.insightsComponents}${resourceToken}'
 var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 var notificationQueueName = 'mail-notifications'
+var importQueueName = 'mailbox-imports'
 
 // The app's tables: TABLE_NAME_PREFIX + the suffixes in shared/store (*_TABLE_SUFFIX).
 var tableSuffixes = [
@@ -355,6 +356,7 @@ module serviceBus './modules/servicebus.bicep' = {
     location: location
     tags: tags
     queueName: notificationQueueName
+    importQueueName: importQueueName
     skuName: serviceBusSku
     messagingUnits: serviceBusMessagingUnits
     maxSizeInMegabytes: notificationQueueMaxSizeInMegabytes
