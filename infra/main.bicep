@@ -452,6 +452,7 @@ module rbac './modules/rbac.bicep' = {
     storageAccountName: storageAccountName
     serviceBusNamespaceName: serviceBusNamespaceName
     notificationQueueName: notificationQueueName
+    importQueueName: importQueueName
     keyVaultName: keyVaultName
     applicationInsightsName: applicationInsightsName
     identityName: identityName
