@@ -487,6 +487,7 @@ module api './modules/function-app.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     notificationQueueName: notificationQueueName
+    importQueueName: importQueueName
     notificationMaxDeliveryCount: serviceBus.outputs.maxDeliveryCount
     keyVaultUri: keyVault.outputs.uri
     graphClientSecretStored: graphClientSecretStored
@@ -580,6 +581,7 @@ output AZURE_USER_ASSIGNED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output SERVICEBUS_NAMESPACE string = serviceBus.outputs.name
 output SERVICEBUS_FULLY_QUALIFIED_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output NOTIFICATION_QUEUE_NAME string = serviceBus.outputs.queueName
+output IMPORT_QUEUE_NAME string = serviceBus.outputs.importQueueName
 output STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output TABLES_ENDPOINT string = storage.outputs.tableEndpoint
 output KEY_VAULT_NAME string = keyVault.outputs.name
