@@ -550,6 +550,7 @@ module alerts './modules/alerts.bicep' = {
     applicationInsightsId: monitoring.outputs.applicationInsightsId
     serviceBusNamespaceId: serviceBus.outputs.id
     notificationQueueName: notificationQueueName
+    importQueueName: importQueueName
     publicBaseUrl: api.outputs.publicBaseUrl
     alertEmail: alertEmail
     availabilityTestLocations: availabilityTestLocations
