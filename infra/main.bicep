@@ -184,7 +184,7 @@ param serviceBusSku string = 'Standard'
 param serviceBusMessagingUnits int = 1
 
 @allowed([1024, 2048, 3072, 4096, 5120])
-@description('Size limit of the notification queue in MB.')
+@description('Size limit in MB of each Service Bus queue (notifications, imports).')
 param notificationQueueMaxSizeInMegabytes int = 5120
 
 @allowed(['notification-hubs', 'webhook'])
@@ -266,6 +266,7 @@ var applicationInsightsName = '${abbrs.insightsComponents}${resourceToken}'
 var functionAppName = '${abbrs.webSitesFunctions}api-${resourceToken}'
 var deploymentContainerName = 'app-package-${take(resourceToken, 7)}'
 var notificationQueueName = 'mail-notifications'
+var importQueueName = 'mailbox-imports'
 
 // The app's tables: TABLE_NAME_PREFIX + the suffixes in shared/store (*_TABLE_SUFFIX).
 var tableSuffixes = [
@@ -355,6 +356,7 @@ module serviceBus './modules/servicebus.bicep' = {
     location: location
     tags: tags
     queueName: notificationQueueName
+    importQueueName: importQueueName
     skuName: serviceBusSku
     messagingUnits: serviceBusMessagingUnits
     maxSizeInMegabytes: notificationQueueMaxSizeInMegabytes
@@ -450,6 +452,7 @@ module rbac './modules/rbac.bicep' = {
     storageAccountName: storageAccountName
     serviceBusNamespaceName: serviceBusNamespaceName
     notificationQueueName: notificationQueueName
+    importQueueName: importQueueName
     keyVaultName: keyVaultName
     applicationInsightsName: applicationInsightsName
     identityName: identityName
@@ -484,6 +487,7 @@ module api './modules/function-app.bicep' = {
     applicationInsightsConnectionString: monitoring.outputs.connectionString
     serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
     notificationQueueName: notificationQueueName
+    importQueueName: importQueueName
     notificationMaxDeliveryCount: serviceBus.outputs.maxDeliveryCount
     keyVaultUri: keyVault.outputs.uri
     graphClientSecretStored: graphClientSecretStored
@@ -546,6 +550,7 @@ module alerts './modules/alerts.bicep' = {
     applicationInsightsId: monitoring.outputs.applicationInsightsId
     serviceBusNamespaceId: serviceBus.outputs.id
     notificationQueueName: notificationQueueName
+    importQueueName: importQueueName
     publicBaseUrl: api.outputs.publicBaseUrl
     alertEmail: alertEmail
     availabilityTestLocations: availabilityTestLocations
@@ -577,6 +582,7 @@ output AZURE_USER_ASSIGNED_IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output SERVICEBUS_NAMESPACE string = serviceBus.outputs.name
 output SERVICEBUS_FULLY_QUALIFIED_NAMESPACE string = serviceBus.outputs.fullyQualifiedNamespace
 output NOTIFICATION_QUEUE_NAME string = serviceBus.outputs.queueName
+output IMPORT_QUEUE_NAME string = serviceBus.outputs.importQueueName
 output STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output TABLES_ENDPOINT string = storage.outputs.tableEndpoint
 output KEY_VAULT_NAME string = keyVault.outputs.name

@@ -10,6 +10,8 @@ param namePrefix string
 param applicationInsightsId string
 param serviceBusNamespaceId string
 param notificationQueueName string
+@description('Queue of bulk-enrolment import chunks.')
+param importQueueName string
 @description('Public https base URL of the webhook (what Graph calls).')
 param publicBaseUrl string
 
@@ -53,15 +55,27 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = if (!empty(a
 // Service Bus (platform metrics)
 // ---------------------------------------------------------------------------------------
 
+// entity: the queue (EntityName dimension) a rule watches; empty: the whole namespace.
 var serviceBusMetricAlerts = [
   {
     name: 'deadletters'
     severity: 1
-    description: 'Runbook: messages were dead-lettered after 10 deliveries; peek the queue\'s dead-letter queue (DeadLetterReason), fix the cause, then resubmit or drop them.'
+    description: 'Runbook: notifications were dead-lettered after 10 deliveries; peek the notification queue\'s dead-letter queue (DeadLetterReason), fix the cause, then resubmit or drop them.'
     metricName: 'DeadletteredMessages'
     timeAggregation: 'Maximum'
     threshold: 0
-    queueDimension: true
+    entity: notificationQueueName
+  }
+  {
+    // No mail is lost, but users the operator meant to enrol are not: severity 2, not 1.
+    // (No backlog alert on this queue: a large import is a backlog by design.)
+    name: 'import-deadletters'
+    severity: 2
+    description: 'Runbook: import chunks dead-lettered: rows of an import were not written; the message id import-<job>-<chunk> and GET /api/manage/imports/{id} name the job; import the file again, then purge the import queue\'s dead-letter queue.'
+    metricName: 'DeadletteredMessages'
+    timeAggregation: 'Maximum'
+    threshold: 0
+    entity: importQueueName
   }
   {
     name: 'queue-backlog'
@@ -70,7 +84,7 @@ var serviceBusMetricAlerts = [
     metricName: 'ActiveMessages'
     timeAggregation: 'Average'
     threshold: queueBacklogThreshold
-    queueDimension: true
+    entity: notificationQueueName
   }
   {
     name: 'servicebus-throttled'
@@ -79,7 +93,7 @@ var serviceBusMetricAlerts = [
     metricName: 'ThrottledRequests'
     timeAggregation: 'Total'
     threshold: 0
-    queueDimension: false
+    entity: ''
   }
 ]
 
@@ -104,15 +118,15 @@ resource serviceBusAlerts 'Microsoft.Insights/metricAlerts@2018-03-01' = [
             criterionType: 'StaticThresholdCriterion'
             metricNamespace: 'Microsoft.ServiceBus/namespaces'
             metricName: alert.metricName
-            dimensions: alert.queueDimension
-              ? [
+            dimensions: empty(alert.entity)
+              ? []
+              : [
                   {
                     name: 'EntityName'
                     operator: 'Include'
-                    values: [notificationQueueName]
+                    values: [alert.entity]
                   }
                 ]
-              : []
             operator: 'GreaterThan'
             threshold: alert.threshold
             timeAggregation: alert.timeAggregation

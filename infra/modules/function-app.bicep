@@ -22,6 +22,8 @@ param applicationInsightsConnectionString string
 
 param serviceBusFullyQualifiedNamespace string
 param notificationQueueName string
+@description('IMPORT_QUEUE_NAME: queue of bulk-enrolment import chunks (mailbox-import-processor).')
+param importQueueName string
 
 param keyVaultUri string
 // Which Graph credential the vault holds (main.bicep decides): only existing secrets are
@@ -148,8 +150,11 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMB
         maximumInstanceCount: maximumInstanceCount
-        // Per-function scaling: the HTTP functions scale together as the group `http`, the
-        // queue trigger on its own instances (function:notification-processor).
+        // Per-function scaling: the HTTP functions scale together as the group `http`, each
+        // queue trigger on its own instances (function:notification-processor and
+        // function:mailbox-import-processor), each on its own queue's length: an import backlog
+        // scales the import processor, not the notification processor (both within
+        // maximumInstanceCount).
         alwaysReady: alwaysReadyHttpInstances > 0
           ? [
               {
@@ -233,6 +238,8 @@ var baseAppSettings = {
   ServiceBusConnection__credential: 'managedidentity'
   ServiceBusConnection__clientId: identityClientId
   NOTIFICATION_QUEUE_NAME: notificationQueueName
+  // Bulk-enrolment imports go in 100-row chunks to their own queue, never ahead of notifications.
+  IMPORT_QUEUE_NAME: importQueueName
   // The processor logs a failure on the queue's last delivery as final: same number as the queue.
   NOTIFICATION_MAX_DELIVERY_COUNT: string(notificationMaxDeliveryCount)
 

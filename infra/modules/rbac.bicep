@@ -5,6 +5,7 @@
 param storageAccountName string
 param serviceBusNamespaceName string
 param notificationQueueName string
+param importQueueName string
 param keyVaultName string
 param applicationInsightsName string
 
@@ -48,6 +49,10 @@ resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
 
   resource notificationQueue 'queues' existing = {
     name: notificationQueueName
+  }
+
+  resource importQueue 'queues' existing = {
+    name: importQueueName
   }
 }
 
@@ -107,6 +112,20 @@ resource appStorageQueueDataContributor 'Microsoft.Authorization/roleAssignments
 resource appServiceBusQueueDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(serviceBus::notificationQueue.id, appIdentity.id, roles.serviceBusDataOwner)
   scope: serviceBus::notificationQueue
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataOwner)
+    principalId: identityPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+// Azure Service Bus Data Owner (090c5cfd-751d-490a-894a-3ce6f1109419), scoped to the import
+// queue only, for the same reasons: the import API sends the chunks, the queue trigger
+// mailbox-import-processor receives, completes and dead-letters them, and the scale controller
+// reads this queue's active message count for the processor's target-based scaling.
+resource appServiceBusImportQueueDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(serviceBus::importQueue.id, appIdentity.id, roles.serviceBusDataOwner)
+  scope: serviceBus::importQueue
   properties: {
     roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roles.serviceBusDataOwner)
     principalId: identityPrincipalId

@@ -91,6 +91,7 @@ describe('app settings against the settings catalogue (shared/config)', () => {
     ServiceBusConnection__credential: 'managedidentity',
     ServiceBusConnection__clientId: '0f3c1c2e-5a8b-4f7e-9a51-6f1f2d3c4b5a',
     NOTIFICATION_QUEUE_NAME: 'mail-notifications',
+    IMPORT_QUEUE_NAME: 'mailbox-imports',
     NOTIFICATION_MAX_DELIVERY_COUNT: '10',
     GRAPH_TENANT_ID: '84bd8158-6d4d-4958-8b9f-9d6445542f95',
     GRAPH_CLIENT_ID: '6731de76-14a6-49ae-97bc-6eba6914391e',

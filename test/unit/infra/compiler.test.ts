@@ -99,11 +99,20 @@ describe('the compiled template (main.json)', () => {
     expect(get(tables[0]?.body, 'copy', 'count')).toBe("[length(parameters('tableNames'))]");
   });
 
-  it.skipIf(skip)("scopes the app identity's Service Bus role to the queue", () => {
+  it.skipIf(skip)("scopes the app identity's Service Bus role to each queue", () => {
     const assignments = moduleResources(template, 'rbac', 'Microsoft.Authorization/roleAssignments');
     const queueScoped = assignments.filter((a) => String(a.body['scope']).includes('queues'));
-    expect(queueScoped).toHaveLength(1);
-    expect(JSON.stringify(queueScoped[0]?.body)).toContain('serviceBusDataOwner');
+    expect(queueScoped).toHaveLength(2);
+    for (const a of queueScoped) expect(JSON.stringify(a.body)).toContain('serviceBusDataOwner');
+    const scopes = queueScoped.map((a) => String(a.body['scope']));
+    expect(
+      scopes.some((s) => s.includes("parameters('notificationQueueName')")),
+      scopes.join(),
+    ).toBe(true);
+    expect(
+      scopes.some((s) => s.includes("parameters('importQueueName')")),
+      scopes.join(),
+    ).toBe(true);
   });
 
   it.skipIf(skip)('has diagnostic settings for Service Bus, Key Vault and Storage', () => {

@@ -19,6 +19,7 @@ const REQUIRED_APP_SETTINGS = [
   'ServiceBusConnection__credential',
   'ServiceBusConnection__clientId',
   'NOTIFICATION_QUEUE_NAME',
+  'IMPORT_QUEUE_NAME',
   'GRAPH_TENANT_ID',
   'GRAPH_CLIENT_ID',
   'GRAPH_CLIENT_SECRET',
@@ -83,6 +84,22 @@ describe('Function App (Flex Consumption)', () => {
       /APPLICATIONINSIGHTS_AUTHENTICATION_STRING:\s*'ClientId=\$\{identityClientId\};Authorization=AAD'/,
     );
     expect(code).toMatch(/AZURE_CLIENT_ID:\s*identityClientId/);
+  });
+
+  it('tells the app both queue names, from the names main.bicep gives the queues', () => {
+    const settings = appSettingsFor(app, { ...everything, pushProvider: 'webhook' });
+    expect(settings.get('NOTIFICATION_QUEUE_NAME')).toBe('notificationQueueName');
+    expect(settings.get('IMPORT_QUEUE_NAME')).toBe('importQueueName');
+    const main = loadBicep(mainBicepPath);
+    const api = modules(main).find((m) => m.symbol === 'api');
+    expect(api?.paramValues.get('notificationQueueName')).toBe('notificationQueueName');
+    expect(api?.paramValues.get('importQueueName')).toBe('importQueueName');
+    const serviceBus = modules(main).find((m) => m.symbol === 'serviceBus');
+    expect(serviceBus?.paramValues.get('importQueueName')).toBe('importQueueName');
+    // azd writes it to the environment for the local runner, like NOTIFICATION_QUEUE_NAME.
+    expect(main.lexed.code).toMatch(
+      /^output IMPORT_QUEUE_NAME string = serviceBus\.outputs\.importQueueName$/m,
+    );
   });
 
   it("gives Graph the custom public URL when there is one, else the app's own host", () => {
@@ -185,6 +202,7 @@ describe('Function App (Flex Consumption)', () => {
     expect(main).toMatch(/param tableNamePrefix string = 'mailpush'/);
     expect(main).toMatch(/param maximumInstanceCount int = 100/);
     expect(main).toMatch(/var notificationQueueName = 'mail-notifications'/);
+    expect(main).toMatch(/var importQueueName = 'mailbox-imports'/);
     expect(main).toMatch(
       /@allowed\(\['global', 'usgov', 'usgovdod', 'china'\]\)\s*(@description\([^\n]*\)\s*)?param graphCloud string = 'global'/,
     );

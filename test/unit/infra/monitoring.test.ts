@@ -55,6 +55,7 @@ describe('infra/modules/alerts.bicep', () => {
       [
         'credential-expiring',
         'deadletters',
+        'import-deadletters',
         'maintenance-heartbeat',
         'queue-backlog',
         'renewal-failures',
@@ -100,6 +101,33 @@ describe('infra/modules/alerts.bicep', () => {
     expect(code.match(/query: '\$\{webhookRequests\} \|/g)).toHaveLength(2);
     for (const metric of ['DeadletteredMessages', 'ActiveMessages', 'ThrottledRequests'])
       expect(code).toContain(`metricName: '${metric}'`);
+  });
+
+  it('watches each queue it alerts on by its EntityName, and the import queue for dead-lettered chunks', () => {
+    /** The Service Bus rules: name, metric and the queue (entity) each one watches. */
+    const rules = [
+      ...code.matchAll(
+        /name:\s*'([\w-]+)'\s*severity:\s*(\d)\s*description:\s*'(?:[^'\\]|\\.)*'\s*metricName:\s*'(\w+)'[^}]*?entity:\s*(\w+|'')/g,
+      ),
+    ].map((m) => ({ name: m[1], severity: Number(m[2]), metric: m[3], entity: m[4] }));
+    expect(rules).toEqual([
+      { name: 'deadletters', severity: 1, metric: 'DeadletteredMessages', entity: 'notificationQueueName' },
+      { name: 'import-deadletters', severity: 2, metric: 'DeadletteredMessages', entity: 'importQueueName' },
+      { name: 'queue-backlog', severity: 2, metric: 'ActiveMessages', entity: 'notificationQueueName' },
+      { name: 'servicebus-throttled', severity: 2, metric: 'ThrottledRequests', entity: "''" },
+    ]);
+    expect(code).toMatch(
+      /dimensions: empty\(alert\.entity\)\s*\?\s*\[\]\s*:\s*\[\s*\{\s*name: 'EntityName'\s*operator: 'Include'\s*values: \[alert\.entity\]/,
+    );
+    const importRunbook = table.find((a) => a.name === 'import-deadletters')?.description ?? '';
+    expect(importRunbook).toMatch(
+      /^Runbook: import chunks dead-lettered: rows of an import were not written;/,
+    );
+    expect(importRunbook).toContain('GET /api/manage/imports/{id}');
+    expect(importRunbook).toContain('import the file again');
+    const ref = modules(loadBicep(mainBicepPath)).find((m) => m.symbol === 'alerts');
+    expect(ref?.paramValues.get('notificationQueueName')).toBe('notificationQueueName');
+    expect(ref?.paramValues.get('importQueueName')).toBe('importQueueName');
   });
 
   it('sends alerts to an e-mail action group only when an address is given', () => {

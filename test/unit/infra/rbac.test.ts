@@ -5,7 +5,9 @@ import {
   bicepFilesUnder,
   infraDir,
   loadBicep,
+  mainBicepPath,
   modulePath,
+  modules,
   repoRoot,
   resources,
 } from '../../support/bicep/files.js';
@@ -28,7 +30,8 @@ const APP_IDENTITY_ROLES = [
   'Storage Blob Data Owner',
   'Storage Table Data Contributor',
   'Storage Queue Data Contributor',
-  'Azure Service Bus Data Owner',
+  'Azure Service Bus Data Owner', // on the notification queue
+  'Azure Service Bus Data Owner', // on the import queue
   'Key Vault Secrets User',
   'Monitoring Metrics Publisher',
 ];
@@ -108,15 +111,27 @@ describe('infra/modules/rbac.bicep', () => {
     expect(rbac.lexed.code).toMatch(/^param developerRoles bool = false$/m);
   });
 
-  it("scopes the app's Service Bus rights to the notification queue (Data Owner, for target-based scaling)", () => {
+  it("scopes the app's Service Bus rights to each of its queues (Data Owner, for target-based scaling)", () => {
     const owner = assignments.filter(
       (a) =>
         principalOf(a.body) === 'identityPrincipalId' && roleOf(a.body) === 'Azure Service Bus Data Owner',
     );
-    expect(owner).toHaveLength(1);
-    expect(owner[0]?.body).toMatch(/scope:\s*serviceBus::notificationQueue\b/);
-    expect(owner[0]?.leadingComment).toMatch(/090c5cfd-751d-490a-894a-3ce6f1109419/);
-    expect(owner[0]?.leadingComment).toMatch(/scal/);
+    const scopes = owner.map((a) => /^\s*scope:\s*(\S+)$/m.exec(a.body)?.[1]);
+    expect(scopes.sort()).toEqual(['serviceBus::importQueue', 'serviceBus::notificationQueue']);
+    for (const a of owner) {
+      expect(a.leadingComment, a.symbol).toMatch(/090c5cfd-751d-490a-894a-3ce6f1109419/);
+      expect(a.leadingComment, a.symbol).toMatch(/scal/);
+    }
+    // The existing queues are the ones main.bicep creates in servicebus.bicep.
+    expect(rbac.lexed.code).toMatch(
+      /resource notificationQueue 'queues' existing = \{\s*name: notificationQueueName\s*\}/,
+    );
+    expect(rbac.lexed.code).toMatch(
+      /resource importQueue 'queues' existing = \{\s*name: importQueueName\s*\}/,
+    );
+    const ref = modules(loadBicep(mainBicepPath)).find((m) => m.symbol === 'rbac');
+    expect(ref?.paramValues.get('notificationQueueName')).toBe('notificationQueueName');
+    expect(ref?.paramValues.get('importQueueName')).toBe('importQueueName');
     for (const a of assignments.filter((x) => principalOf(x.body) === 'identityPrincipalId'))
       expect(a.body, a.symbol).not.toMatch(/scope:\s*serviceBus\s*$/m);
   });

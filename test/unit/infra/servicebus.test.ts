@@ -1,4 +1,4 @@
-// infra/modules/servicebus.bicep: namespace tier, the notification queue, diagnostics.
+// infra/modules/servicebus.bicep: namespace tier, the notification and import queues, diagnostics.
 import { describe, expect, it } from 'vitest';
 import {
   loadBicep,
@@ -31,8 +31,18 @@ describe('infra/modules/servicebus.bicep', () => {
     expect(main.lexed.code).toMatch(/^param serviceBusSku string = 'Standard'$/m);
   });
 
+  const queues = resources(file, /^(queues|Microsoft\.ServiceBus\/namespaces\/queues@.*)$/);
+  const queueNamed = (param: string) =>
+    queues.filter((q) => new RegExp(`^\\s*name:\\s*${param}$`, 'm').test(q.body));
+
+  it('has exactly two queues: notifications and bulk-enrolment imports', () => {
+    expect(queues.map((q) => q.symbol).sort()).toEqual(['importQueue', 'queue']);
+    expect(code).toMatch(/^param queueName string = 'mail-notifications'$/m);
+    expect(code).toMatch(/^param importQueueName string = 'mailbox-imports'$/m);
+  });
+
   it("the notification queue deduplicates over Graph's 4-hour retry window and has a size limit", () => {
-    const queue = resources(file, /^(queues|Microsoft\.ServiceBus\/namespaces\/queues@.*)$/);
+    const queue = queueNamed('queueName');
     expect(queue).toHaveLength(1);
     const body = queue[0]?.body ?? '';
     expect(body).toMatch(/requiresDuplicateDetection:\s*true/);
@@ -42,6 +52,31 @@ describe('infra/modules/servicebus.bicep', () => {
     expect(body).toMatch(/deadLetteringOnMessageExpiration:\s*true/);
     expect(body).toMatch(/defaultMessageTimeToLive:\s*'P1D'/);
     expect(body).toMatch(/maxSizeInMegabytes:\s*maxSizeInMegabytes/);
+  });
+
+  it('the import queue deduplicates chunks (import-<job>-<chunk>), dead-letters after 10 deliveries and on expiry', () => {
+    const queue = queueNamed('importQueueName');
+    expect(queue).toHaveLength(1);
+    const body = queue[0]?.body ?? '';
+    expect(body).toMatch(/requiresDuplicateDetection:\s*true/);
+    expect(body).toMatch(/duplicateDetectionHistoryTimeWindow:\s*'PT4H'/);
+    expect(body).toMatch(/maxDeliveryCount:\s*10\b/);
+    expect(body).toMatch(/lockDuration:\s*'PT1M'/);
+    expect(body).toMatch(/deadLetteringOnMessageExpiration:\s*true/);
+    expect(body).toMatch(/requiresSession:\s*false/);
+    expect(body).toMatch(/maxSizeInMegabytes:\s*maxSizeInMegabytes/);
+    // At least as long as the notification queue's day: an outage must delay an import, not drop it.
+    const ttl = /defaultMessageTimeToLive:\s*'P(\d+)D'/.exec(body)?.[1];
+    expect(Number(ttl)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('outputs both queue names, and main.bicep names the import queue mailbox-imports', () => {
+    expect(code).toMatch(/^output queueName string = serviceBusNamespace::queue\.name$/m);
+    expect(code).toMatch(/^output importQueueName string = serviceBusNamespace::importQueue\.name$/m);
+    expect(main.lexed.code).toMatch(/^var importQueueName = 'mailbox-imports'$/m);
+    const ref = modules(main).find((m) => m.symbol === 'serviceBus');
+    expect(ref?.paramValues.get('queueName')).toBe('notificationQueueName');
+    expect(ref?.paramValues.get('importQueueName')).toBe('importQueueName');
   });
 
   it('sends all logs and metrics to Log Analytics', () => {
