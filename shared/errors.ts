@@ -47,10 +47,11 @@ export class ConfigError extends AppError {
 /**
  * A value with `=` or `;` is not the host name, URL, name or number a non-secret setting expects:
  * it is most likely a connection string, or a URL with a key or SAS token, pasted into the wrong
+ * setting; one with a PEM marker (`-----BEGIN …`) is a key or certificate pasted into the wrong
  * setting. Such values are never printed (ConfigError text, the effective-settings log line).
  */
 export function mayCarryKey(value: string): boolean {
-  return /[=;]/.test(value);
+  return /[=;]|-----begin/i.test(value);
 }
 
 /**
@@ -59,7 +60,7 @@ export function mayCarryKey(value: string): boolean {
  */
 export function echoValue(value: string, max = Number.POSITIVE_INFINITY): string {
   return mayCarryKey(value)
-    ? 'a value with "=" or ";" (not shown: it may carry a key)'
+    ? 'a value with "=", ";" or a PEM marker (not shown: it may carry a key)'
     : `"${value.slice(0, max)}"`;
 }
 

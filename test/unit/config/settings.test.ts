@@ -60,6 +60,17 @@ describe('loadSettings', () => {
     }
   });
 
+  it('never echoes a value with a PEM marker, whatever its case (found by the settings fuzz)', () => {
+    for (const [name, value] of [
+      ['SUBSCRIPTION_WRITES_PER_20_SECONDS', '-----BEGIN PRIVATE KEY-----MIIEv'],
+      ['PUSH_PROVIDER', '-----BEGIN PRIVATE KEY-----MIIEv'],
+    ] as const) {
+      const message = problemsOf({ ...local, [name]: value }).join('\n');
+      expect(message).toContain(name);
+      expect(message.toLowerCase()).not.toContain('miiev');
+    }
+  });
+
   it('reads the Azure (managed identity) form', () => {
     const settings = loadSettings({
       ...local,
