@@ -11,7 +11,11 @@ import {
   SimulatedDirectory,
   SimulatedSubscriptions,
 } from '../../shared/domain/enrolment/in-memory.js';
-import { runMailboxWork, type MailboxWorkReport } from '../../shared/domain/enrolment/work-pass.js';
+import {
+  MAILBOX_WORK_CONCURRENCY,
+  runMailboxWork,
+  type MailboxWorkReport,
+} from '../../shared/domain/enrolment/work-pass.js';
 import type { LeasePort } from '../../shared/domain/ports.js';
 import type { TenantBudgets } from '../../shared/domain/renewal/token-bucket.js';
 import { workKeyFor } from '../../shared/store/work-queue-store.js';
@@ -138,6 +142,8 @@ export class EngineMailboxWork {
         maxAttempts: this.workload.maxAttempts,
         maxCreationsPerRun: this.workload.creationsPerRun,
         deadline: tick + this.workload.deadlineMs,
+        // As the timer runs it (shared/app/maintenance.ts).
+        concurrency: MAILBOX_WORK_CONCURRENCY,
         owner: `bench-${this.runs}`,
       },
     );

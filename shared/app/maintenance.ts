@@ -1,7 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { syncEnrolmentGroups, type GroupSyncReport } from '../admin/groups.js';
 import { readMigrationSwitch, recordMigrationRun } from '../admin/migration.js';
-import { runMailboxWork, type MailboxWorkReport } from '../domain/enrolment/work-pass.js';
+import {
+  MAILBOX_WORK_CONCURRENCY,
+  runMailboxWork,
+  type MailboxWorkReport,
+} from '../domain/enrolment/work-pass.js';
 import { runRenewalPass, type RenewalReport } from '../domain/renewal/pass.js';
 import { workKeyFor } from '../store/work-queue-store.js';
 import { ensureError } from '../errors.js';
@@ -207,9 +211,7 @@ async function runMailboxWorkStep(
         maxAttempts: admin.maxAttempts,
         maxCreationsPerRun: admin.creationsPerRun,
         deadline,
-        // Each item is ~3 Graph calls (user, Inbox, create with handshake): 8 at a time would
-        // create ~10 subscriptions/s, far below the write budget, which is what paces this.
-        concurrency: 32,
+        concurrency: MAILBOX_WORK_CONCURRENCY,
         owner: randomUUID(),
       },
     );

@@ -29,6 +29,13 @@ import {
   type MailboxFailure,
 } from './states.js';
 
+/**
+ * Mailboxes worked on at once by a run. Each is ~3 Graph calls (user, Inbox, create with the
+ * handshake): 8 at a time would create ~10 subscriptions/s, far below the write budget, which is
+ * what should pace the creations.
+ */
+export const MAILBOX_WORK_CONCURRENCY = 32;
+
 export interface MailboxWorkDeps {
   now: () => number;
   sleep: (ms: number) => Promise<void>;
