@@ -746,12 +746,17 @@ async function startBenchTelemetry(): Promise<void> {
       APPLICATIONINSIGHTS_CONNECTION_STRING: `InstrumentationKey=00000000-0000-0000-0000-000000000000;IngestionEndpoint=http://127.0.0.1:${port}/`,
     },
     credential: null,
-    metricReaders: [
-      new PeriodicExportingMetricReader({
-        exporter: new InMemoryMetricExporter(AggregationTemporality.DELTA),
-        exportIntervalMillis: 1_000,
-      }),
-    ],
+    // BENCH_TELEMETRY_READER=0: production's export only (every 60 s), no 1-s collection.
+    ...(process.env.BENCH_TELEMETRY_READER === '0'
+      ? {}
+      : {
+          metricReaders: [
+            new PeriodicExportingMetricReader({
+              exporter: new InMemoryMetricExporter(AggregationTemporality.DELTA),
+              exportIntervalMillis: 1_000,
+            }),
+          ],
+        }),
   });
   if (state !== 'on') throw new Error(`telemetry did not start (${state})`);
 }
