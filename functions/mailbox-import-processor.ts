@@ -1,6 +1,10 @@
 import type { InvocationContext } from '@azure/functions';
 import { getServices } from '../shared/app/services.js';
-import { describeImportChunkOutcome, processImportChunkMessage } from '../shared/app/import-processor.js';
+import {
+  IMPORT_QUEUE_MAX_DELIVERY_COUNT,
+  describeImportChunkOutcome,
+  processImportChunkMessage,
+} from '../shared/app/import-processor.js';
 import { registerFunction } from '../shared/hosting/registry.js';
 
 /**
@@ -11,7 +15,7 @@ export async function mailboxImportProcessor(message: unknown, context: Invocati
   const services = await getServices();
   const outcome = await processImportChunkMessage(services, message, {
     deliveryCount: Number(context.triggerMetadata?.deliveryCount),
-    maxDeliveryCount: 10,
+    maxDeliveryCount: IMPORT_QUEUE_MAX_DELIVERY_COUNT,
   });
   context.log(describeImportChunkOutcome(outcome));
 }

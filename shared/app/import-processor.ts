@@ -8,7 +8,11 @@ import type { ImportChunkMessage } from '../domain/model.js';
 import { DependencyError, ValidationError } from '../errors.js';
 import { isImportJobId } from '../store/import-job-store.js';
 import { recordDeadLettered } from '../telemetry/index.js';
+import { positiveInteger } from './processor.js';
 import type { Services } from './services.js';
+
+/** The mailbox-imports queue's MaxDeliveryCount (infra/modules/servicebus.bicep, the local stand-in). */
+export const IMPORT_QUEUE_MAX_DELIVERY_COUNT = 10;
 
 export interface ImportChunkOutcome {
   jobId: string;
@@ -46,8 +50,9 @@ export async function processImportChunkMessage(
     const result = await processImportChunk(services.controlPlane, chunk);
     return { jobId: chunk.jobId, chunk: chunk.chunk, accepted: result.accepted, unchanged: result.unchanged };
   } catch (error) {
-    const deliveryCount = positive(delivery.deliveryCount) ?? 1;
-    const last = deliveryCount >= (positive(delivery.maxDeliveryCount) ?? 10);
+    const deliveryCount = positiveInteger(delivery.deliveryCount) ?? 1;
+    const last =
+      deliveryCount >= (positiveInteger(delivery.maxDeliveryCount) ?? IMPORT_QUEUE_MAX_DELIVERY_COUNT);
     if (last) recordDeadLettered('import-chunk');
     else if (error instanceof DependencyError) {
       const wait = (delivery.backoffMs ?? importBackoffMs)(deliveryCount);
@@ -89,8 +94,4 @@ export function checkImportChunk(body: unknown): ImportChunkMessage {
     throw new ValidationError('import chunk message is malformed');
   }
   return m as ImportChunkMessage;
-}
-
-function positive(value: unknown): number | undefined {
-  return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
 }

@@ -110,6 +110,7 @@ export function describeProcessOutcome(outcome: ProcessOutcome): string {
   }
 }
 
-function positiveInteger(value: unknown): number | undefined {
+/** A delivery count as the host reports it: a positive integer, else undefined. */
+export function positiveInteger(value: unknown): number | undefined {
   return typeof value === 'number' && Number.isInteger(value) && value > 0 ? value : undefined;
 }
